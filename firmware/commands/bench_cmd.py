@@ -1,0 +1,43 @@
+"""``tessera bench NAME [--json]``: benchmark scripts.
+
+Each benchmark measures ratios against a baseline in the same run (the
+machine may be shared and noisy); the JSON keys are a contract read by HQ
+tooling and by the README's performance section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from typing import Any
+
+# name -> module exposing run(args) -> dict and optionally add_arguments(parser)
+BENCHES: dict[str, tuple[str, str]] = {
+    "dispatch": ("tessera.bench.dispatch", "GPIO ring buffer and dispatcher handoff"),
+}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="run a benchmark and print its figures")
+    bsub = p.add_subparsers(dest="bench", metavar="NAME", required=True)
+    for name, (mod, helptext) in BENCHES.items():
+        b = bsub.add_parser(name, help=helptext)
+        b.add_argument("--json", action="store_true", help="print one JSON object")
+        b.set_defaults(func=_runner(mod))
+        b.set_defaults(bench_module=mod)
+        b.add_argument("--quick", action="store_true", help="shorter run (smoke test)")
+
+
+def _runner(mod: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        result: dict[str, Any] = importlib.import_module(mod).run(args)
+        if args.json:
+            print(json.dumps(result, sort_keys=True))
+        else:
+            width = max(len(k) for k in result)
+            for k, v in result.items():
+                print(f"{k:<{width}}  {v}")
+        return 0
+
+    return run

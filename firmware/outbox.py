@@ -1,0 +1,176 @@
+"""The durable outbox: every event a device emits, in ``seq`` order, on disk.
+
+An event is appended in the same SQLite transaction as the state change it
+reports (the engine passes its own connection), so no event is lost or
+invented across a crash. The MQTT drainer reads ``pending()`` and marks rows
+``delivered`` on PUBACK; consumers dedupe by ``id``.
+
+    >>> ob = Outbox.open("var/kiosk.db", tenant="acme", branch="b1", device="kiosk")
+    >>> env = ob.append("device.fault", {"kind": "printer", "state": "paper_out"}, ts=now)
+    >>> [e["seq"] for e in ob.pending(10)]
+    [1]
+
+Table ``outbox``: ``seq`` (per-device, never reused: AUTOINCREMENT), ``id``
+(UUIDv7, unique), ``type``, ``ts``, ``body`` (the JSON envelope exactly as
+published), ``delivered_at`` (NULL until the broker acknowledged it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    body TEXT NOT NULL,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS NULL;
+"""
+
+_uuid_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """A UUIDv7 string (RFC 9562): time-ordered, unique across restarts.
+
+    Monotonic within a process even when several ids share a millisecond.
+    """
+    global _last_ms, _counter
+    with _uuid_lock:
+        ms = int(time.time() * 1000) if now_ms is None else now_ms
+        if ms <= _last_ms:
+            ms = _last_ms
+            _counter += 1
+        else:
+            _counter = secrets.randbits(11)
+        _last_ms = ms
+        rand_a = _counter & 0xFFF
+        rand_b = secrets.randbits(62)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def rfc3339(ts: datetime) -> str:
+    """UTC timestamp with milliseconds and a ``Z``."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open a SQLite file the way every durable Tessera store needs it.
+
+    WAL with ``synchronous=FULL``: a committed transaction survives a power cut.
+    Autocommit mode (``isolation_level=None``); callers use explicit
+    ``BEGIN IMMEDIATE`` transactions.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Outbox:
+    """Append-only event log of one device, drained to MQTT in ``seq`` order."""
+
+    def __init__(self, conn: sqlite3.Connection, *, tenant: str, branch: str, device: str,
+                 clock_synced: bool = True) -> None:
+        self.conn = conn
+        self.tenant, self.branch, self.device = tenant, branch, device
+        self.clock_synced = clock_synced
+        self._lock = threading.RLock()
+        conn.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, path: str | Path, *, tenant: str, branch: str, device: str) -> Outbox:
+        return cls(connect(path), tenant=tenant, branch=branch, device=device)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def append(self, type_: str, data: dict[str, Any], *, ts: datetime,
+               conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+        """Append one event; inside the caller's transaction when ``conn`` is given.
+
+        Returns the envelope (with its ``seq``) exactly as it will be published.
+        """
+        if conn is None:
+            with self.transaction() as c:
+                return self.append(type_, data, ts=ts, conn=c)
+        eid = uuid7(int(ts.timestamp() * 1000))
+        cur = conn.execute(
+            "INSERT INTO outbox(id, type, ts, body) VALUES (?, ?, ?, '')",
+            (eid, type_, rfc3339(ts)),
+        )
+        seq = cur.lastrowid
+        env = {
+            "v": 1, "id": eid, "type": type_, "tenant": self.tenant, "branch": self.branch,
+            "device": self.device, "seq": seq, "ts": rfc3339(ts),
+            "clock": "synced" if self.clock_synced else "unsynced", "data": data,
+        }
+        conn.execute("UPDATE outbox SET body = ? WHERE seq = ?",
+                     (json.dumps(env, ensure_ascii=False, separators=(",", ":")), seq))
+        return env
+
+    def pending(self, limit: int, after_seq: int = 0) -> list[dict[str, Any]]:
+        """Undelivered envelopes in ``seq`` order, oldest first."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT body FROM outbox WHERE delivered_at IS NULL AND seq > ? "
+                "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def pending_count(self) -> int:
+        with self._lock:
+            (n,) = self.conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+        return int(n)
+
+    def mark_delivered(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        now = time.time()
+        with self.transaction() as c:
+            c.executemany("UPDATE outbox SET delivered_at = ? WHERE seq = ?",
+                          [(now, s) for s in seqs])
+
+    def all_events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self.conn.execute("SELECT body FROM outbox ORDER BY seq").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self.conn.execute("SELECT MAX(seq) FROM outbox").fetchone()
+        return int(row[0] or 0)
+
+    def size_bytes(self) -> int:
+        p = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        return sum(os.path.getsize(p + s) for s in ("", "-wal") if os.path.exists(p + s))

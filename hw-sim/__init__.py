@@ -1,0 +1,6 @@
+"""Simulated hardware: GPIO presses on mock pins, printer and caller-board
+emulators on ptys, scenario runner.
+
+The simulator imports only the drivers' ports, never their encoders, so its
+decoders are an independent check of what the drivers send.
+"""
