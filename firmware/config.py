@@ -17,6 +17,7 @@ mistake never hides the next.
 from __future__ import annotations
 
 import importlib
+import itertools
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -26,7 +27,6 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-
 from tessera.errors import ConfigError
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -43,7 +43,7 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 # --------------------------------------------------------------------------- sections
 
 
-class BranchSection(_Section):
+class BranchSection(_Section, frozen=True):
     tenant: str
     branch: str
     name: str = ""
@@ -52,18 +52,18 @@ class BranchSection(_Section):
     day_rollover: str = "04:00"  # local time at which the business day (and numbering) rolls
 
 
-class ClockSection(_Section):
+class ClockSection(_Section, frozen=True):
     # how the engine decides the wall clock can be trusted before issuing tickets
     trust: Literal["timedatectl", "flag-file", "always"] = "timedatectl"
     sync_flag: str = "/run/systemd/timesync/synchronized"
     allow_untrusted: bool = False
 
 
-class StorageSection(_Section):
+class StorageSection(_Section, frozen=True):
     dir: str = "var"  # relative to the config file
 
 
-class EngineSection(_Section):
+class EngineSection(_Section, frozen=True):
     unconfirmed_timeout_s: float = 60.0
     transfer_position: Literal["front", "back"] = "back"
     priority_order: tuple[str, ...] = ("emergency", "priority", "vip")
@@ -76,10 +76,10 @@ class EngineSection(_Section):
     appointment_late_s: float = 600.0
     appointments_file: str = ""
     number_wrap: Literal["extend", "wrap", "refuse"] = "extend"
-    recent_service_window: int = 20
+    recent_service_window: int = 500  # completed services the wait estimate learns from
 
 
-class Service(_Section):
+class Service(_Section, frozen=True):
     id: str
     prefix: str
     names: dict[str, str]
@@ -93,12 +93,12 @@ class Service(_Section):
         return self.names.get(lang) or next(iter(self.names.values()), self.id)
 
 
-class CounterService(_Section):
+class CounterService(_Section, frozen=True):
     service: str
     weight: float = 1.0
 
 
-class Panel(_Section):
+class Panel(_Section, frozen=True):
     next: int
     recall: int | None = None
     transfer: int | None = None
@@ -110,7 +110,7 @@ class Panel(_Section):
     transfer_targets: tuple[str, ...] = ()  # services TRANSFER cycles through
 
 
-class Counter(_Section):
+class Counter(_Section, frozen=True):
     id: str
     number: int
     services: tuple[CounterService, ...]
@@ -120,29 +120,31 @@ class Counter(_Section):
     board_address: str | None = None
 
 
-class KioskButton(_Section):
+class KioskButton(_Section, frozen=True):
     pin: int
     service: str
     priority: str | None = None
     led: int | None = None
 
 
-class KioskLeds(_Section):
+class KioskLeds(_Section, frozen=True):
     ready: int | None = None
     printer_warning: int | None = None
     printer_fault: int | None = None
     closed: int | None = None
 
 
-class PrinterSection(_Section):
+class PrinterSection(_Section, frozen=True):
     url: str = ""  # serial URL / device path, usb://VID:PID, tcp://host:9100
     profile: str = "TM-T20II"
     mode: Literal["auto", "raster", "text"] = "auto"
     baudrate: int = 115200
     status_timeout_ms: int = 200
+    require_status: bool = True  # refuse tickets when the printer does not answer DLE EOT
+    raster_over_serial: bool = False  # full-raster mode on a serial link (~50 KB a ticket)
 
 
-class KioskSection(_Section):
+class KioskSection(_Section, frozen=True):
     device: str = "main"
     buttons: tuple[KioskButton, ...] = ()
     leds: KioskLeds = KioskLeds()
@@ -150,16 +152,18 @@ class KioskSection(_Section):
     printer: PrinterSection = PrinterSection()
 
 
-class TicketSection(_Section):
+class TicketSection(_Section, frozen=True):
     languages: tuple[str, ...] = ()  # defaults to branch.languages
     logo: str = ""
     font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
     qr: str = ""  # e.g. "https://q.example.com/t/{ticket_id}"
+    qr_module: int = 6  # dots per QR module
+    qr_error: Literal["L", "M", "Q", "H"] = "M"
     footer: str = ""
     extra_line: str = ""
 
 
-class GpioSection(_Section):
+class GpioSection(_Section, frozen=True):
     pin_factory: str = ""  # "" = GPIOZERO_PIN_FACTORY or gpiozero's default
     debounce_ms: float = 30.0
     hold_ms: float = 2000.0
@@ -168,7 +172,7 @@ class GpioSection(_Section):
     ring_capacity: int = 1024
 
 
-class BoardSection(_Section):
+class BoardSection(_Section, frozen=True):
     url: str = ""
     protocol: Literal["alpha"] = "alpha"
     baudrate: int = 9600
@@ -179,9 +183,11 @@ class BoardSection(_Section):
     history: int = 4
     highlight_s: float = 10.0
     brightness: dict[str, int] = msgspec.field(default_factory=dict)  # "HH:MM" -> percent
+    ping_interval_s: float = 10.0  # read-back liveness check; 0 = write-only line
+    flash: bool = False  # also blink the highlighted line (colour is always used)
 
 
-class VoiceSection(_Section):
+class VoiceSection(_Section, frozen=True):
     enabled: bool = True
     languages: tuple[str, ...] = ()  # announcement order; defaults to branch.languages
     clips_dir: str = ""  # "" = clips generated with espeak-ng into storage.dir
@@ -193,14 +199,18 @@ class VoiceSection(_Section):
     max_age_s: float = 60.0
 
 
-class HqSection(_Section):
+class HqSection(_Section, frozen=True):
     url: str
     username: str = ""
     password_file: str = ""
     ca_file: str = ""
+    client_id: str = ""  # "" = {tenant}-{branch}-bridge
+    restart_min_s: int = 5  # mosquitto restart_timeout base/cap: jittered backoff
+    restart_max_s: int = 120
+    keepalive_s: int = 60
 
 
-class MqttSection(_Section):
+class MqttSection(_Section, frozen=True):
     url: str = ""  # "" = no uplink; mqtt://host:1883 or mqtts://host:8883
     device: str = "engine"
     credentials_file: str = ""
@@ -209,9 +219,26 @@ class MqttSection(_Section):
     inflight: int = 100
     outbox_budget_mb: float = 256.0
     hq: HqSection | None = None
+    keepalive_s: int = 30
+    connect_timeout_s: float = 30.0  # TLS handshakes take seconds on a Pi 3
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 60.0
+    command_max_bytes: int = 4096
+    command_max_age_s: float = 30.0
+    delivered_keep_s: float = 604800.0
+    delivered_keep_rows: int = 200000
+    # broker side (tessera broker config): device name -> roles it hosts
+    # (engine, kiosk, counter, display, monitor); {} = derived from the config
+    devices: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    listener_port: int = 8883  # TLS listener for the branch LAN
+    local_port: int = 1883  # plain listener, bound to 127.0.0.1 only
+    tls_cert_file: str = ""  # broker certificate and key (PEM) for the TLS listener
+    tls_key_file: str = ""
+    persistence_dir: str = "/var/lib/mosquitto/"
+    message_size_limit: int = 65536
 
 
-class BranchConfig(_Section):
+class BranchConfig(_Section, frozen=True):
     """The whole, validated, frozen configuration of one branch."""
 
     branch: BranchSection
@@ -318,7 +345,8 @@ def load_config(path: str | Path) -> BranchConfig:
     return parse_config(text, base_dir=p.resolve().parent, source=str(p))
 
 
-def parse_config(text: str, *, base_dir: str | Path = ".", source: str = "<config>") -> BranchConfig:
+def parse_config(text: str, *, base_dir: str | Path = ".",
+                 source: str = "<config>") -> BranchConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -328,7 +356,8 @@ def parse_config(text: str, *, base_dir: str | Path = ".", source: str = "<confi
     if cfg is not None:
         errors.extend(_cross_checks(cfg))
         for mod in EXTRA_CHECKERS:
-            checker: Callable[[BranchConfig], list[str]] = importlib.import_module(mod).config_errors
+            module = importlib.import_module(mod)
+            checker: Callable[[BranchConfig], list[str]] = module.config_errors
             errors.extend(checker(cfg))
     if errors:
         raise ConfigError(errors)
@@ -430,10 +459,12 @@ def _cross_checks(cfg: BranchConfig) -> list[str]:
                 except ValueError as e:
                     errs.append(f"{p}.hours.{day}[{j}]: {e}")
             parsed.sort()
-            for (_, e1, t1), (s2, _, t2) in zip(parsed, parsed[1:], strict=False):
+            for (_, e1, t1), (s2, _, t2) in itertools.pairwise(parsed):
                 if e1 == time(0, 0) or s2 < e1:
                     errs.append(f"{p}.hours.{day}: {t1!r} and {t2!r} overlap")
-    for key, paths in _dupes((f"services[{i}].id", s.id) for i, s in enumerate(cfg.services)).items():
+    for key, paths in _dupes(
+        (f"services[{i}].id", s.id) for i, s in enumerate(cfg.services)
+    ).items():
         errs.append(f"{paths[1]}: service id {key!r} already used by {paths[0]}")
     for key, paths in _dupes(
         (f"services[{i}].prefix", s.prefix) for i, s in enumerate(cfg.services)
@@ -460,7 +491,9 @@ def _cross_checks(cfg: BranchConfig) -> list[str]:
             for t in c.panel.transfer_targets:
                 if t not in service_ids:
                     errs.append(f"{p}.panel.transfer_targets: unknown service {t!r}")
-    for key, paths in _dupes((f"counters[{i}].id", c.id) for i, c in enumerate(cfg.counters)).items():
+    for key, paths in _dupes(
+        (f"counters[{i}].id", c.id) for i, c in enumerate(cfg.counters)
+    ).items():
         errs.append(f"{paths[1]}: counter id {key!r} already used by {paths[0]}")
     for key, paths in _dupes(
         (f"counters[{i}].number", c.number) for i, c in enumerate(cfg.counters)
@@ -481,20 +514,24 @@ def _cross_checks(cfg: BranchConfig) -> list[str]:
     if g.pin_factory and g.pin_factory not in PIN_FACTORIES:
         errs.append(f"gpio.pin_factory: unknown pin factory {g.pin_factory!r}; "
                     f"valid: {', '.join(PIN_FACTORIES)}")
-    if g.ring_capacity < 2 or g.ring_capacity & (g.ring_capacity - 1):
-        errs.append(f"gpio.ring_capacity: {g.ring_capacity} must be a power of two")
+    if not 2 <= g.ring_capacity <= 1 << 24 or g.ring_capacity & (g.ring_capacity - 1):
+        errs.append(f"gpio.ring_capacity: {g.ring_capacity} must be a power of two "
+                    "between 2 and 16777216, e.g. 1024")
+    if g.repeat_ms < 0:
+        errs.append("gpio.repeat_ms: must be zero or positive")
     for f in ("debounce_ms", "hold_ms", "stuck_ms"):
         if getattr(g, f) <= 0:
             errs.append(f"gpio.{f}: must be positive")
     if g.hold_ms >= g.stuck_ms:
         errs.append("gpio.hold_ms: must be shorter than gpio.stuck_ms")
 
-    e = cfg.engine
-    for cls in e.priority_order:
+    eng = cfg.engine
+    for cls in eng.priority_order:
         if not NAME_RE.match(cls):
             errs.append(f"engine.priority_order: {cls!r} must use only a-z, 0-9 and '-'")
-    if e.appointments_file and not cfg.path(e.appointments_file).is_file():
-        errs.append(f"engine.appointments_file: {cfg.path(e.appointments_file)} does not exist")
+    if eng.appointments_file and not cfg.path(eng.appointments_file).is_file():
+        errs.append(f"engine.appointments_file: {cfg.path(eng.appointments_file)} "
+                    "does not exist")
     for field, value in (("mqtt.credentials_file", cfg.mqtt.credentials_file),
                          ("mqtt.ca_file", cfg.mqtt.ca_file),
                          ("ticket.logo", cfg.ticket.logo)):

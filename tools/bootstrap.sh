@@ -57,7 +57,9 @@ run_tests() {
     echo "== ruff"; "$PY/ruff" check firmware drivers cext hw-sim tests bench
     echo "== mypy"; typecheck_tree
     (cd "$ROOT/build/typecheck" && MYPYPATH=. "$PY/mypy" --config-file "$ROOT/pyproject.toml" -p tessera)
-    echo "== import contracts"; "$PY/lint-imports" --config "$ROOT/pyproject.toml"
+    # import-linter reads the source statically: point it at the same tree
+    echo "== import contracts"
+    (cd "$ROOT/build/typecheck" && PYTHONPATH=. "$PY/lint-imports" --config "$ROOT/pyproject.toml")
     echo "== pytest"; "$PY/pytest" "$@"
 }
 

@@ -1,0 +1,341 @@
+"""The dispatcher: raw button edges from the ring → debounced, rate-limited actions.
+
+    d = Dispatcher(ring, bindings_from_config(cfg), handler=print, on_fault=log_fault)
+    d.start(); ...; d.stop()
+
+Rules, per pin, with time taken from the records' monotonic timestamps (so a
+test can feed a synthetic timeline through :meth:`Dispatcher.feed` and
+:meth:`Dispatcher.advance` without a thread):
+
+- **Debounce without latency.** The first edge that changes the debounced
+  level is accepted at once (a clean press fires its action immediately); any
+  edge within ``debounce_ms`` after it is chatter. If the raw level at the end
+  of that window differs from the accepted one (a press shorter than the
+  window), the change is accepted when the window ends.
+- **Tap, then hold.** A press fires the button's action on its leading edge. A
+  button with a ``hold_action`` (NEXT → ``pause``) held for ``hold_ms`` fires
+  that action *in addition*: the tap cannot wait to learn whether a hold is
+  coming without adding latency to every press.
+- **Repeat limit.** At most one tap action per ``repeat_ms`` per button
+  (a mashed kiosk button issues one ticket); presses inside the window are
+  counted in ``stats["suppressed"]``.
+- **Stuck button.** Held for ``stuck_ms``: exactly one ``on_fault("gpio", ...)``,
+  the button is ignored until released, then one ``on_recovered("gpio", ...)``.
+- **Overflow.** A rise of the ring's ``dropped`` counter → ``on_fault("ring", ...)``;
+  the next drain without new drops → ``on_recovered("ring", ...)``.
+
+Handlers are plain callables; one that raises is logged with its context and
+counted, and the dispatcher carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from tessera.cext import EDGE, PRESS, RELEASE
+
+if TYPE_CHECKING:
+    from tessera.config import BranchConfig, GpioSection
+
+log = logging.getLogger(__name__)
+
+MS = 1_000_000  # ns per ms
+IDLE_POLL_S = 1.0  # upper bound on a wait, so drop checks run even when idle
+
+
+class EventSource(Protocol):
+    """What the dispatcher needs from a ring (``tessera.cext.Ring`` fits)."""
+
+    def pop_many(self, max_records: int = 256) -> list[tuple[int, int, int, int]]: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+    def wake(self) -> None: ...
+    @property
+    def dropped(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What a pin means: ``Binding(17, "issue", target="cash")``, ``Binding(5, "next", "c1")``."""
+
+    pin: int
+    action: str  # issue, next, recall, transfer, no_show, done, pause, rate
+    target: str = ""  # service id (kiosk) or counter id (counter panel)
+    arg: str | int | None = None  # kiosk priority class, or rating score (1 = lowest)
+    hold_action: str | None = None  # fired additionally when held for hold_ms
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonAction:
+    """One dispatched action, as handlers receive it."""
+
+    action: str
+    binding: Binding
+    t_ns: int  # monotonic ns of the edge (or of the hold deadline)
+    held: bool = False  # True when this is the binding's hold action
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Debounce/hold/stuck/repeat windows in ms (from ``[gpio]`` in the config)."""
+
+    debounce_ms: float = 30.0
+    hold_ms: float = 2000.0
+    stuck_ms: float = 30000.0
+    repeat_ms: float = 1500.0
+
+    @classmethod
+    def from_config(cls, gpio: GpioSection) -> Timing:
+        return cls(gpio.debounce_ms, gpio.hold_ms, gpio.stuck_ms, gpio.repeat_ms)
+
+
+Handler = Callable[[ButtonAction], object]
+DeviceCallback = Callable[[str, str], object]  # (kind, detail): kind is "gpio" or "ring"
+
+
+@dataclass(slots=True)
+class _Pin:
+    binding: Binding
+    pressed: bool = False  # debounced level
+    raw: bool = False  # last raw level seen
+    lockout_until: int = 0
+    pressed_at: int = 0
+    hold_fired: bool = False
+    stuck: bool = False
+    last_action: int | None = None
+
+    def deadline(self, t: Timing) -> int | None:
+        """The next time (ns) this pin needs a timer check, if any."""
+        times = []
+        if self.raw != self.pressed:
+            times.append(self.lockout_until)
+        if self.pressed and not self.stuck:
+            times.append(self.pressed_at + int(t.stuck_ms * MS))
+            if self.binding.hold_action and not self.hold_fired:
+                times.append(self.pressed_at + int(t.hold_ms * MS))
+        return min(times) if times else None
+
+
+@dataclass
+class _Stats:
+    edges: int = 0
+    chatter: int = 0
+    actions: int = 0
+    suppressed: int = 0
+    handler_errors: int = 0
+    unknown: int = 0
+    faults: int = 0
+    recoveries: int = 0
+    unknown_pins: set[int] = field(default_factory=set)
+
+
+class Dispatcher:
+    """Drains an :class:`EventSource` on its own thread and calls ``handler`` per action."""
+
+    def __init__(self, ring: EventSource, bindings: Iterable[Binding], handler: Handler, *,
+                 timing: Timing = Timing(), on_fault: DeviceCallback | None = None,
+                 on_recovered: DeviceCallback | None = None,
+                 clock_ns: Callable[[], int] = time.monotonic_ns, batch: int = 256) -> None:
+        self._ring = ring
+        self._pins: dict[int, _Pin] = {}
+        for b in bindings:
+            if b.pin in self._pins:
+                raise ValueError(f"pin {b.pin} bound twice ({self._pins[b.pin].binding.action} "
+                                 f"and {b.action}); each pin has one action")
+            self._pins[b.pin] = _Pin(b)
+        self._handler = handler
+        self._timing = timing
+        self._debounce_ns = int(timing.debounce_ms * MS)
+        self._hold_ns = int(timing.hold_ms * MS)
+        self._stuck_ns = int(timing.stuck_ms * MS)
+        self._repeat_ns = int(timing.repeat_ms * MS)
+        self._on_fault = on_fault
+        self._on_recovered = on_recovered
+        self._clock_ns = clock_ns
+        self._batch = batch
+        self._dropped_seen = 0
+        self._ring_faulted = False
+        self._stats = _Stats()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("dispatcher already started")
+        self._dropped_seen = self._ring.dropped
+        self._thread = threading.Thread(target=self._run, name="tessera-dispatch", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread after it finishes the record in hand; safe to call twice."""
+        self._stopping.set()
+        self._ring.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("dispatcher thread did not stop within %.1f s", timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._ring.wait(self._wait_timeout(self._clock_ns()))
+                self.drain()
+                self.advance(self._clock_ns())
+            except Exception:  # a bug here must not silence every button
+                log.exception("dispatcher loop error; continuing")
+                self._stopping.wait(0.1)
+
+    def _wait_timeout(self, now: int) -> float:
+        deadlines = [d for p in self._pins.values() if (d := p.deadline(self._timing)) is not None]
+        if not deadlines:
+            return IDLE_POLL_S
+        return min(max((min(deadlines) - now) / 1e9, 0.0), IDLE_POLL_S)
+
+    # ------------------------------------------------------------------ processing
+
+    def drain(self) -> int:
+        """Process every record now in the ring, then check for drops; return the count."""
+        n = 0
+        for _ in range(1 << 16):  # bounded: producers may never pause
+            batch = self._ring.pop_many(self._batch)
+            if not batch:
+                break
+            for t_ns, pin, kind, value in batch:
+                self.feed(t_ns, pin, kind, value)
+            n += len(batch)
+        self._check_drops()
+        return n
+
+    def feed(self, t_ns: int, pin: int, kind: int, value: int) -> None:
+        """Process one raw record (timers up to ``t_ns`` run first)."""
+        self.advance(t_ns)
+        st = self._pins.get(pin)
+        if st is None or kind not in (EDGE, PRESS, RELEASE):
+            self._stats.unknown += 1
+            if st is None and pin not in self._stats.unknown_pins:
+                self._stats.unknown_pins.add(pin)
+                log.warning("edge on unbound pin %d ignored", pin)
+            return
+        self._stats.edges += 1
+        level = kind == PRESS or (kind == EDGE and value != 0)
+        st.raw = level
+        if t_ns < st.lockout_until:
+            self._stats.chatter += 1
+        elif level != st.pressed:
+            self._accept(st, t_ns, level)
+
+    def advance(self, now_ns: int) -> None:
+        """Run the settle, hold and stuck timers that are due at ``now_ns``."""
+        for st in self._pins.values():
+            if st.raw != st.pressed and now_ns >= st.lockout_until:
+                self._accept(st, st.lockout_until, st.raw)
+            if not st.pressed or st.stuck:
+                continue
+            b = st.binding
+            if b.hold_action and not st.hold_fired and now_ns >= st.pressed_at + self._hold_ns:
+                st.hold_fired = True
+                self._fire(ButtonAction(b.hold_action, b, st.pressed_at + self._hold_ns, True))
+            if now_ns >= st.pressed_at + self._stuck_ns:
+                st.stuck = True
+                self._device("fault", "gpio", f"pin {b.pin} ({b.action} {b.target}) held for "
+                             f"{self._timing.stuck_ms / 1000:g} s: stuck; ignored until released")
+
+    def _accept(self, st: _Pin, t_ns: int, level: bool) -> None:
+        st.pressed = level
+        st.lockout_until = t_ns + self._debounce_ns
+        b = st.binding
+        if level:
+            st.pressed_at = t_ns
+            st.hold_fired = False
+            if st.last_action is not None and t_ns - st.last_action < self._repeat_ns:
+                self._stats.suppressed += 1
+                return
+            st.last_action = t_ns
+            self._fire(ButtonAction(b.action, b, t_ns))
+        elif st.stuck:
+            st.stuck = False
+            self._device("recovered", "gpio", f"pin {b.pin} ({b.action} {b.target}) released")
+
+    def _check_drops(self) -> None:
+        dropped = self._ring.dropped
+        if dropped > self._dropped_seen:
+            new, self._dropped_seen = dropped - self._dropped_seen, dropped
+            self._ring_faulted = True
+            self._device("fault", "ring", f"{new} button edges dropped ({dropped} in total): "
+                         "the ring was full; the dispatcher is not keeping up")
+        elif self._ring_faulted:
+            self._ring_faulted = False
+            self._device("recovered", "ring", "ring drained with no new drops")
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _fire(self, action: ButtonAction) -> None:
+        self._stats.actions += 1
+        try:
+            self._handler(action)
+        except Exception:
+            self._stats.handler_errors += 1
+            log.exception("handler for %r (pin %d, %s %s) raised; the dispatcher carries on",
+                          action.action, action.binding.pin, action.binding.action,
+                          action.binding.target)
+
+    def _device(self, what: str, kind: str, detail: str) -> None:
+        if what == "fault":
+            self._stats.faults += 1
+            log.warning("device fault (%s): %s", kind, detail)
+            callback = self._on_fault
+        else:
+            self._stats.recoveries += 1
+            log.info("device recovered (%s): %s", kind, detail)
+            callback = self._on_recovered
+        if callback is None:
+            return
+        try:
+            callback(kind, detail)
+        except Exception:
+            self._stats.handler_errors += 1
+            log.exception("on_%s callback raised for %s: %s", what, kind, detail)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: edges, chatter, actions, suppressed, handler_errors, unknown, faults..."""
+        s = self._stats
+        return {"edges": s.edges, "chatter": s.chatter, "actions": s.actions,
+                "suppressed": s.suppressed, "handler_errors": s.handler_errors,
+                "unknown": s.unknown, "faults": s.faults, "recoveries": s.recoveries}
+
+
+# --------------------------------------------------------------------------- config
+
+
+def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Binding]:
+    """Every button wired to ``device``: kiosk buttons and counter panels.
+
+    Kiosk: ``issue`` (target = service, arg = priority class). Counter panels:
+    ``next`` (hold → ``pause``), ``recall``, ``transfer``, ``no_show``,
+    ``done``, ``pause``, and ``rate`` (arg = 1 for the lowest rating button).
+    """
+    out: list[Binding] = []
+    if cfg.kiosk.device == device:
+        out.extend(Binding(kb.pin, "issue", kb.service, kb.priority) for kb in cfg.kiosk.buttons)
+    for c in cfg.counters:
+        p = c.panel
+        if p is None or c.device != device:
+            continue
+        out.append(Binding(p.next, "next", c.id, hold_action="pause"))
+        for name in ("recall", "transfer", "no_show", "done", "pause"):
+            pin = getattr(p, name)
+            if pin is not None:
+                out.append(Binding(pin, name, c.id))
+        out.extend(Binding(pin, "rate", c.id, j + 1) for j, pin in enumerate(p.ratings))
+    return out

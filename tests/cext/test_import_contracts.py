@@ -1,0 +1,63 @@
+"""The import-linter contracts in pyproject.toml hold, and would catch a violation.
+
+import-linter cannot follow setuptools' package-dir mapping (nor can mypy), so
+like ``tools/bootstrap.sh`` we give it the installed namespace as a tree of
+symlinks and put that tree first on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT = Path(sys.executable).with_name("lint-imports")
+FOLDERS = {"drivers": "drivers", "cext": "cext", "sim": "hw-sim"}
+
+
+def _tree(dest: Path, copy: str | None = None) -> Path:
+    """tessera/ as symlinks; ``copy`` names one subpackage copied for real (to edit it)."""
+    pkg = dest / "tessera"
+    pkg.mkdir(parents=True)
+    for f in (ROOT / "firmware").iterdir():
+        (pkg / f.name).symlink_to(f)
+    for name, folder in FOLDERS.items():
+        if name == copy:
+            shutil.copytree(ROOT / folder, pkg / name,
+                            ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+        else:
+            (pkg / name).symlink_to(ROOT / folder)
+    return dest
+
+
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([str(LINT), str(ROOT / "pyproject.toml")], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.timeout(180)
+def test_contracts_are_kept(tmp_path: Path) -> None:
+    r = _lint(_tree(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "broken" not in r.stdout.split("Contracts:")[-1].replace("0 broken", "")
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("package", "line", "contract"), [
+    ("cext", "from tessera.drivers import errors", "cext imports nothing from tessera"),
+    ("drivers", "from tessera import dispatch", "drivers never import the firmware"),
+    ("sim", "from tessera.drivers import escpos", "never imports the drivers' encoders"),
+])
+def test_a_violation_breaks_its_contract(tmp_path: Path, package: str, line: str,
+                                         contract: str) -> None:
+    tree = _tree(tmp_path, copy=package)
+    (tree / "tessera" / package / "_violation.py").write_text(line + "\n", encoding="utf-8")
+    r = _lint(tree)
+    assert r.returncode != 0
+    assert f"{contract}" in r.stdout and "BROKEN" in r.stdout, r.stdout

@@ -1,0 +1,178 @@
+"""Config: valid examples load; each kind of mistake gives its message, all at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tessera.cli import main
+from tessera.config import load_config, parse_config
+from tessera.errors import ConfigError
+
+GOOD = """
+[branch]
+tenant = "acme"
+branch = "b-01"
+timezone = "Europe/Paris"
+
+[[services]]
+id = "cash"
+prefix = "A"
+names = { en = "Cash" }
+hours = { default = ["09:00-12:00", "13:00-17:00"] }
+
+[[services]]
+id = "loans"
+prefix = "B"
+names = { en = "Loans" }
+
+[[counters]]
+id = "c1"
+number = 1
+services = [{ service = "cash" }]
+panel = { next = 5, recall = 6 }
+
+[kiosk]
+buttons = [{ pin = 17, service = "cash" }]
+
+[gpio]
+ring_capacity = 256
+"""
+
+
+def errors_of(text: str, base_dir: Path | str = ".") -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, base_dir=base_dir)
+    return e.value.errors
+
+
+def test_minimal_config_is_valid() -> None:
+    cfg = parse_config(GOOD)
+    assert cfg.service("cash").prefix == "A"
+    assert cfg.gpio.ring_capacity == 256
+
+
+def test_bank_example_loads(bank_config_path: Path) -> None:
+    cfg = load_config(bank_config_path)
+    assert len(cfg.services) == 4 and len(cfg.counters) == 6
+    assert cfg.service("cash").name("zh") == "现金业务"
+    assert cfg.service("cash").name("en") == "Cash & Deposits"
+    assert cfg.counter("c1").panel is not None
+
+
+def test_clinic_example_loads(clinic_config_path: Path) -> None:
+    cfg = load_config(clinic_config_path)
+    assert [s.id for s in cfg.services] == ["reception", "nurse", "doctor"]
+    assert cfg.branch.languages == ("en",)
+
+
+def test_config_is_frozen() -> None:
+    cfg = parse_config(GOOD)
+    with pytest.raises(AttributeError):
+        cfg.gpio.debounce_ms = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("panel = { next = 5, recall = 6 }", "panel = { next = 5, recall = 17 }"),
+     "counters[0].panel.recall: pin 17 already used by kiosk.buttons[0].pin on device 'main'"),
+    (('services = [{ service = "cash" }]', 'services = [{ service = "cashh" }]'),
+     "counters[0].services[0].service: unknown service 'cashh'; known: cash, loans"),
+    (('prefix = "B"', 'prefix = "A"'),
+     "services[1].prefix: prefix 'A' already used by services[0].prefix"),
+    (('"13:00-17:00"', '"11:30-17:00"'),
+     "services[0].hours.default: '09:00-12:00' and '11:30-17:00' overlap"),
+    (("ring_capacity = 256", "ring_capacity = 1000"),
+     "gpio.ring_capacity: 1000 must be a power of two"),
+    (("ring_capacity = 256", 'ring_capacity = 256\npin_factory = "gpiod"'),
+     "gpio.pin_factory: unknown pin factory 'gpiod'; valid: lgpio, rpigpio, pigpio, native, mock"),
+    (("[gpio]", "[gpoi]\n[gpio]"), "gpoi: unknown section; valid sections are"),
+    (("[gpio]", '[ticket]\nlogo = "no-such-logo.png"\n[gpio]'), "ticket.logo: "),
+    (("ring_capacity = 256", "ring_capacity = 256\ndebounce = 5"),
+     "gpio: Object contains unknown field `debounce`"),
+    (('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'),
+     "branch.timezone: unknown timezone 'Mars/Olympus'"),
+])
+def test_each_mistake_has_its_message(edit: tuple[str, str], expected: str) -> None:
+    assert edit[0] in GOOD
+    errs = errors_of(GOOD.replace(edit[0], edit[1], 1))
+    assert any(expected in e for e in errs), errs
+
+
+def test_missing_file_message_says_what_is_missing(tmp_path: Path) -> None:
+    text = GOOD.replace("[gpio]", '[ticket]\nlogo = "logo.png"\n[gpio]')
+    [err] = errors_of(text, base_dir=tmp_path)
+    assert err == f"ticket.logo: {tmp_path / 'logo.png'} does not exist"
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG")
+    parse_config(text, base_dir=tmp_path)  # present now: valid
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_bad_toml_is_one_clear_error() -> None:
+    errs = errors_of("[branch\ntenant = 1")
+    assert len(errs) == 1 and "not valid TOML" in errs[0]
+
+
+BROKEN = GOOD.replace("panel = { next = 5, recall = 6 }", "panel = { next = 5, recall = 17 }") \
+    .replace('services = [{ service = "cash" }]', 'services = [{ service = "cashh" }]') \
+    .replace('prefix = "B"', 'prefix = "A"') \
+    .replace('"13:00-17:00"', '"11:30-17:00"') \
+    .replace("ring_capacity = 256", 'ring_capacity = 1000\npin_factory = "gpiod"')
+
+BROKEN_MARKERS = ["pin 17 already used", "unknown service 'cashh'", "prefix 'A' already used",
+                  "overlap", "must be a power of two", "unknown pin factory 'gpiod'"]
+
+
+def test_every_error_is_reported_at_once() -> None:
+    errs = errors_of(BROKEN)
+    for marker in BROKEN_MARKERS:
+        assert sum(marker in e for e in errs) == 1, (marker, errs)
+
+
+def test_type_errors_in_several_sections_are_all_reported() -> None:
+    text = GOOD.replace("ring_capacity = 256", 'ring_capacity = "big"') \
+        .replace('id = "loans"', "id = 7").replace("[kiosk]", "[kiosk]\nfoo = 1")
+    errs = errors_of(text)
+    assert any(e.startswith("gpio.ring_capacity:") for e in errs), errs
+    assert any(e.startswith("services[1].id:") for e in errs), errs
+    assert any("kiosk" in e and "foo" in e for e in errs), errs
+
+
+def test_cli_config_check_exit_codes(tmp_path: Path, bank_config_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(bank_config_path)]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BROKEN, encoding="utf-8")
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    for marker in BROKEN_MARKERS:
+        assert marker in err
+    assert main(["config", "check", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_cli_subprocess_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[nonsense]\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "tessera", "config", "check", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "nonsense: unknown section" in r.stderr
+    assert "branch: missing section" in r.stderr
+    assert "services: no services defined" in r.stderr
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 3, 1 << 25])
+def test_ring_capacity_bounds_match_the_ring(capacity: int) -> None:
+    errs = errors_of(GOOD.replace("ring_capacity = 256", f"ring_capacity = {capacity}"))
+    assert any(e.startswith("gpio.ring_capacity:") and "power of two" in e for e in errs)
+
+
+def test_negative_repeat_window_is_rejected() -> None:
+    errs = errors_of(GOOD.replace("ring_capacity = 256", "ring_capacity = 256\nrepeat_ms = -1"))
+    assert "gpio.repeat_ms: must be zero or positive" in errs
