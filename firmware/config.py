@@ -329,7 +329,12 @@ def _convert(raw: Any, typ: type[T], path: str, errors: list[str]) -> T | None:
 
 # Modules that add checks for their own section (printer profile, fonts, clips,
 # credentials...). Each exposes ``config_errors(cfg) -> list[str]``.
-EXTRA_CHECKERS: tuple[str, ...] = ()
+EXTRA_CHECKERS: tuple[str, ...] = (
+    "tessera.printing.checks",
+    "tessera.mqtt.broker",
+    "tessera.display.checks",
+    "tessera.engine.appointments",
+)
 
 
 # --------------------------------------------------------------------------- loading

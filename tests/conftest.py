@@ -35,3 +35,39 @@ def mock_pins() -> Iterator[object]:
     finally:
         factory.reset()
         Device.pin_factory = previous
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[object]:
+    """Factory for real mosquitto brokers on 127.0.0.1 (random free port), stopped at teardown.
+
+        broker = mosquitto()                       # anonymous, no persistence, started
+        broker = mosquitto(persistence=True)       # store in its own dir under tmp_path
+        broker = mosquitto(extra_conf="acl_file /x", anonymous=False, start=False)
+        broker.host, broker.port, broker.workdir   # where it is
+        broker.kill(); broker.start()              # SIGKILL and restart on the same port
+        broker.restart(); broker.stop()
+
+    Keyword arguments are those of ``tessera.mqtt.local_broker.LocalBroker``
+    plus ``start`` (default True). A missing mosquitto fails the test (never a
+    silent skip): ``tools/bootstrap.sh`` installs it.
+    """
+    import shutil
+
+    from tessera.mqtt.local_broker import MOSQUITTO, LocalBroker
+
+    if not Path(MOSQUITTO).exists() and shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed: run tools/bootstrap.sh setup "
+                    "(or apt-get install mosquitto mosquitto-clients)")
+    brokers: list[LocalBroker] = []
+
+    def make(*, start: bool = True, **kw: object) -> LocalBroker:
+        b = LocalBroker(tmp_path / f"broker{len(brokers)}", **kw)  # type: ignore[arg-type]
+        brokers.append(b)
+        return b.start() if start else b
+
+    try:
+        yield make
+    finally:
+        for b in brokers:
+            b.kill()

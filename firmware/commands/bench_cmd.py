@@ -15,6 +15,11 @@ from typing import Any
 # name -> module exposing run(args) -> dict and optionally add_arguments(parser)
 BENCHES: dict[str, tuple[str, str]] = {
     "dispatch": ("tessera.bench.dispatch", "GPIO ring buffer and dispatcher handoff"),
+    "branch": ("tessera.bench.branch", "press to ticket/board/voice, RSS and start-up per role"),
+    "engine": ("tessera.bench.engine", "durable engine commands/s vs raw fsync/s"),
+    "board": ("tessera.bench.board", "call event to caller-board bytes and announcement WAV"),
+    "printer": ("tessera.bench.printer", "ticket render time and bytes on the wire"),
+    "mqtt": ("tessera.bench.mqtt", "QoS1 flood vs outbox drain rate, paced pub->sub latency"),
 }
 
 

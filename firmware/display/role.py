@@ -1,0 +1,190 @@
+"""The display role: engine events in, caller boards and announcements out.
+
+    >>> role = DisplayRole(cfg, clock=clock, link=link, announcer=announcer,
+    ...                    snapshot=engine.snapshot)
+    >>> role.start()               # rebuilds boards from the engine, then follows events
+    >>> bus.subscribe(role.on_event)
+    >>> role.stop()
+
+It runs inside the all-in-one process (events from the in-process bus) or
+alone (the same envelopes from MQTT). Board content is derived state: after a
+restart ``rebuild(snapshot)`` restores it from the engine, so a board never
+goes stale or blank; announcements are never replayed by a rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from tessera.clock import Clock
+from tessera.config import BranchConfig
+from tessera.display.announcer import Announcer
+from tessera.display.content import CounterContent, HallContent, _parse_ts, scheduled
+from tessera.display.link import BoardLink
+
+log = logging.getLogger(__name__)
+
+Snapshot = Mapping[str, Any]
+CALL_EVENTS = ("ticket.called", "ticket.recalled")
+GONE_EVENTS = ("ticket.no_show", "ticket.void")
+LEAVE_EVENTS = ("ticket.done", "ticket.transferred", *GONE_EVENTS)
+COUNTER_STATES = {"counter.opened": "open", "counter.closed": "closed",
+                  "counter.paused": "paused", "counter.resumed": "open"}
+
+
+class DisplayRole:
+    """Drives the hall board, the counter boards and the voice queue from events."""
+
+    def __init__(self, cfg: BranchConfig, *, clock: Clock, link: BoardLink | None = None,
+                 announcer: Announcer | None = None,
+                 snapshot: Callable[[], Snapshot] | None = None,
+                 tick_s: float = 0.1) -> None:
+        self.cfg, self.clock, self.link, self.announcer = cfg, clock, link, announcer
+        self._snapshot = snapshot
+        self._tick_s = tick_s
+        self.hall = HallContent(cfg.board.history, cfg.board.highlight_s)
+        self.counters = {c.id: CounterContent() for c in cfg.counters}
+        self._board_of = {c.id: c.board_address.upper() for c in cfg.counters if c.board_address}
+        self._hall_addr = cfg.board.hall_address.upper()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_change: datetime | None = None
+        if link is not None:
+            link.add(self._hall_addr, "lines")
+            for addr in self._board_of.values():
+                link.add(addr, "field")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, *, thread: bool = True) -> None:
+        """Rebuild from the engine (when a snapshot source is given), push, then run."""
+        if self._snapshot is not None:
+            try:
+                self.rebuild(self._snapshot(), push=False)
+            except Exception:  # engine not reachable yet: the caller rebuilds later
+                log.exception("display: no engine snapshot at start; call rebuild() when "
+                              "the engine is reachable")
+        self._push_all()
+        if self.announcer is not None:
+            self.announcer.start()
+        if thread and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="display-role", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.announcer is not None:
+            self.announcer.stop()
+        if self.link is not None:
+            self.link.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            try:
+                self.tick()
+            except Exception:  # the board loop must outlive any single failure
+                log.exception("display tick failed")
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(self, envelope: Mapping[str, Any]) -> None:
+        """Apply one engine event (bus or MQTT envelope); never raises on bad input."""
+        try:
+            self._apply(str(envelope.get("type", "")), envelope.get("data") or {},
+                        _parse_ts(envelope.get("ts"), self.clock.now()))
+        except (KeyError, TypeError, ValueError) as e:
+            log.warning("ignored malformed %s event: %s", envelope.get("type"), e)
+
+    def _apply(self, etype: str, data: Mapping[str, Any], ts: datetime) -> None:
+        now = self.clock.now()
+        with self._lock:
+            if etype in CALL_EVENTS:
+                tid, number = str(data["ticket_id"]), str(data["number"])
+                cno, counter = int(data["counter_number"]), str(data["counter"])
+                if etype == "ticket.called":
+                    self.hall.call(tid, number, counter_number=cno, at=now)
+                else:
+                    self.hall.recall(tid, number, counter_number=cno, at=now)
+                if counter in self.counters:
+                    self.counters[counter].serve(tid, number)
+                self._push_hall()
+                self._push_counter(counter)
+            elif etype in LEAVE_EVENTS:
+                tid = str(data["ticket_id"])
+                if etype in GONE_EVENTS and self.hall.remove(tid):
+                    self._push_hall()
+                for cid, c in self.counters.items():
+                    if c.ticket_id == tid:
+                        c.release(tid)
+                        self._push_counter(cid)
+            elif etype in COUNTER_STATES:
+                cid = str(data["counter"])
+                if cid in self.counters:
+                    self.counters[cid].state = COUNTER_STATES[etype]
+                    self._push_counter(cid)
+            else:
+                return
+        if etype in CALL_EVENTS and self.announcer is not None:
+            self.announcer.announce_call(str(data["number"]), int(data["counter_number"]),
+                                         at=ts, recall=etype == "ticket.recalled")
+
+    # ------------------------------------------------------------------ state
+
+    def rebuild(self, snap: Snapshot, *, push: bool = True) -> None:
+        """Board content from an engine snapshot (after a restart or a reconnect)."""
+        with self._lock:
+            self.hall.rebuild(list(snap.get("recent_calls", [])), self.clock.now())
+            for cid, csnap in (snap.get("counters") or {}).items():
+                if cid in self.counters:
+                    self.counters[cid].rebuild(csnap)
+            if push:
+                self._push_all()
+
+    def tick(self) -> None:
+        """Expire highlights, follow the brightness schedule, keep boards alive."""
+        now = self.clock.now()
+        with self._lock:
+            if self._next_change is not None and now >= self._next_change:
+                self._push_hall()
+            level = scheduled(self.cfg.board.brightness, now.astimezone(self.cfg.tz).time())
+            if level is not None and self.link is not None:
+                for addr in (self._hall_addr, *self._board_of.values()):
+                    self.link.set_brightness(addr, level)
+        if self.link is not None:
+            self.link.poll()
+
+    def content(self) -> dict[str, Any]:
+        """What every board shows, for ``state/board`` and for tests."""
+        now = self.clock.now()
+        with self._lock:
+            return {
+                "hall": [{"text": ln.text, "highlight": ln.highlight}
+                         for ln in self.hall.lines(now)],
+                "counters": {cid: c.text for cid, c in self.counters.items()},
+            }
+
+    def _push_all(self) -> None:
+        with self._lock:
+            self._push_hall()
+            for cid in self.counters:
+                self._push_counter(cid)
+
+    def _push_hall(self) -> None:
+        now = self.clock.now()
+        self._next_change = self.hall.next_change(now)
+        if self.link is not None:
+            self.link.set_lines(self._hall_addr, self.hall.lines(now))
+
+    def _push_counter(self, counter_id: str) -> None:
+        addr = self._board_of.get(counter_id)
+        if addr is not None and self.link is not None:
+            self.link.set_field(addr, self.counters[counter_id].text)

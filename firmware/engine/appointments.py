@@ -1,0 +1,100 @@
+"""Appointment bookings from a CSV file: ``code,service,slot``.
+
+``slot`` is an ISO 8601 time; without an offset it is local branch time.
+A header line ``code,service,slot`` is optional; blank lines and lines
+starting with ``#`` are skipped. Every bad line is reported, with its line
+number and field.
+
+    >>> load_bookings(Path("bookings.csv"), cfg)
+    [Booking(code='K7Q2', service='doctor', slot=datetime(...))]
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tessera.config import BranchConfig
+from tessera.errors import ConfigError
+
+CODE_RE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One appointment: booking code, service and slot (aware UTC)."""
+
+    code: str
+    service: str
+    slot: datetime
+
+
+def parse_slot(text: str, cfg: BranchConfig) -> datetime:
+    """An ISO time; naive means local branch time. Raises ValueError."""
+    dt = datetime.fromisoformat(text.strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=cfg.tz)
+    return dt.astimezone(UTC)
+
+
+def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
+    """Read and validate a bookings file; ConfigError lists every bad line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read appointments file ({e.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text; save it as CSV (UTF-8)"]) from None
+    services = {s.id for s in cfg.services}
+    errors: list[str] = []
+    out: list[Booking] = []
+    seen: dict[str, int] = {}
+    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in row]
+        if lineno == 1 and [c.lower() for c in cells] == ["code", "service", "slot"]:
+            continue
+        where = f"{path}:{lineno}"
+        if len(cells) != 3:
+            errors.append(f"{where}: expected 3 fields (code,service,slot), found {len(cells)}")
+            continue
+        code, service, slot_text = cells
+        bad = False
+        if not CODE_RE.match(code):
+            errors.append(f"{where}: field 'code': {code!r} must be 1-32 letters, digits or '-'")
+            bad = True
+        elif code in seen:
+            errors.append(f"{where}: field 'code': {code!r} already booked on line {seen[code]}")
+            bad = True
+        if service not in services:
+            errors.append(f"{where}: field 'service': unknown service {service!r}; known: "
+                          + ", ".join(sorted(services)))
+            bad = True
+        try:
+            slot = parse_slot(slot_text, cfg)
+        except ValueError:
+            errors.append(f"{where}: field 'slot': {slot_text!r} is not an ISO time "
+                          "such as 2026-03-02T09:30")
+            bad = True
+        if not bad:
+            seen[code] = lineno
+            out.append(Booking(code, service, slot))
+    if errors:
+        raise ConfigError(errors)
+    return out
+
+
+def config_errors(cfg: BranchConfig) -> list[str]:
+    """``engine.appointments_file``: every bad line, for ``tessera config check``."""
+    name = cfg.engine.appointments_file
+    if not name or not cfg.path(name).is_file():
+        return []  # a missing file is reported by the config's own checks
+    try:
+        load_bookings(cfg.path(name), cfg)
+    except ConfigError as e:
+        return [f"engine.appointments_file: {m}" for m in e.errors]
+    return []

@@ -1,0 +1,244 @@
+"""Counter commands: calling, recall, serving, done, no-show, transfer, counters, ratings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tessera.engine import errors as E
+from tessera.engine.core import TICKET_COLS, EngineCore
+from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.engine.policy import Candidate, choose, next_streak
+
+
+class CounterCommands(EngineCore):
+    """call_next / call_specific / recall / start / done / no_show / transfer / open_counter /
+    close_counter / pause / resume / rate.
+
+        >>> engine.call_next("c1").state
+        'called'
+    """
+
+    # ------------------------------------------------------------------ calling
+
+    def call_next(self, counter: str) -> Ticket:
+        """Call the next ticket for ``counter`` by the calling policy (see policy.py)."""
+        def run(now: float) -> Ticket:
+            c = self._counter_ready(counter)
+            weights = {cs.service: cs.weight for cs in self._counters[counter].services}
+            marks = ",".join("?" * len(weights))
+            rows = {r[0]: tuple(r) for r in self.conn.execute(
+                f"SELECT {TICKET_COLS} FROM tickets "
+                f"WHERE state = 'waiting' AND service IN ({marks})", tuple(weights))}
+            cands = [Candidate(r[0], r[2], r[18], r[13], r[14], r[17]) for r in rows.values()]
+            chosen = choose(cands, now=now, weights=weights, streak=c[3], rules=self.rules)
+            if chosen is None:
+                names = ", ".join(self._services[s].name(self.cfg.branch.languages[0])
+                                  for s in weights)
+                raise E.QueueEmpty(f"No one is waiting for {names}.")
+            return self._call(now, counter, c[1], rows[chosen.id],
+                              next_streak(c[3], chosen, self.rules))
+        return self._run(run)
+
+    def call_specific(self, counter: str, number: str) -> Ticket:
+        """Call ticket ``number`` (e.g. ``A017``) out of order."""
+        def run(now: float) -> Ticket:
+            c = self._counter_ready(counter)
+            rows = self.conn.execute(
+                "SELECT id, state FROM tickets WHERE business_day = ? AND number = ? "
+                "ORDER BY qorder DESC", (self.business_day(now), number.strip().upper())).fetchall()
+            if not rows:
+                raise E.UnknownTicket(f"No ticket {number} was issued today.")
+            waiting = [r for r in rows if r[1] == "waiting"]
+            if not waiting:
+                raise E.BadState(f"Ticket {number} is {rows[0][1].replace('_', '-')}, "
+                                 "not waiting.")
+            return self._call(now, counter, c[1], self._ticket_row(waiting[0][0]), c[3])
+        return self._run(run)
+
+    def _call(self, now: float, counter: str, staff: str, r: tuple[Any, ...],
+              streak: int) -> Ticket:
+        row = self._set_state(r[0], "called", counter=counter, called_at=now, serving_at=None)
+        self.conn.execute("UPDATE counters SET current = ?, priority_streak = ? WHERE id = ?",
+                          (r[0], streak, counter))
+        self._emit("ticket.called", self._call_data(r, counter, staff, now))
+        return self._as_ticket(row)
+
+    def _call_data(self, r: tuple[Any, ...], counter: str, staff: str,
+                   now: float) -> dict[str, Any]:
+        return {"ticket_id": r[0], "number": r[1], "service": r[2], "counter": counter,
+                "counter_number": self._counters[counter].number, "staff": staff,
+                "wait_s": round(max(0.0, now - r[14]), 1)}
+
+    def recall(self, counter: str) -> Ticket:
+        """Announce the current ticket again."""
+        def run(now: float) -> Ticket:
+            c, r = self._active(counter)
+            row = self.conn.execute(f"UPDATE tickets SET recalls = recalls + 1 WHERE id = ? "
+                                    f"RETURNING {TICKET_COLS}", (r[0],)).fetchone()
+            data = self._call_data(r, counter, c[1], now)
+            data["recalls"] = r[10] + 1
+            self._emit("ticket.recalled", data)
+            return self._as_ticket(tuple(row))
+        return self._run(run)
+
+    def start(self, counter: str) -> Ticket:
+        """The called customer arrived: ``called`` → ``serving``."""
+        def run(now: float) -> Ticket:
+            _, r = self._active(counter)
+            if r[3] != "called":
+                raise E.BadState(f"Ticket {r[1]} is already being served.")
+            return self._as_ticket(self._serve(now, counter, r))
+        return self._run(run)
+
+    def _serve(self, now: float, counter: str, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        row = self._set_state(r[0], "serving", serving_at=now)
+        self._emit("ticket.serving", {"ticket_id": r[0], "number": r[1], "service": r[2],
+                                      "counter": counter})
+        return row
+
+    def done(self, counter: str) -> Ticket:
+        """Service finished (passing through ``serving`` if START was skipped); a routed
+        ticket joins its next service, keeping its number."""
+        def run(now: float) -> Ticket:
+            c, r = self._active(counter)
+            if r[3] == "called":
+                self._serve(now, counter, r)
+            service_s = max(0.0, now - r[15])
+            self.conn.execute("INSERT INTO service_times(service, seconds) VALUES (?, ?)",
+                              (r[2], service_s))
+            if r[2] in self._times:  # else it is read from the table when first needed
+                svc_id = r[2]
+                self._post_commit.append(lambda: self._add_service_time(svc_id, service_s))
+            route = json.loads(r[12]) if r[12] else []
+            nxt = route[0] if route else None
+            if nxt is None:
+                row = self._set_state(r[0], "done", ended_at=now)
+            else:
+                qorder = self._next_qorder()
+                row = self._set_state(r[0], "waiting", service=nxt, queued_at=now, qorder=qorder,
+                                route=json.dumps(route[1:]) if route[1:] else "",
+                                serving_at=None)
+            self.conn.execute(
+                "UPDATE counters SET current = NULL, last_done = ?, last_done_at = ?, "
+                "last_done_service = ? WHERE id = ?", (r[0], now, r[2], counter))
+            self._emit("ticket.done", {
+                "ticket_id": r[0], "number": r[1], "service": r[2], "counter": counter,
+                "counter_number": self._counters[counter].number, "staff": c[1],
+                "service_s": round(service_s, 1), "next_service": nxt})
+            return self._as_ticket(row)
+        return self._run(run)
+
+    def no_show(self, counter: str) -> Ticket:
+        """The called customer did not come."""
+        def run(now: float) -> Ticket:
+            _, r = self._active(counter)
+            row = self._set_state(r[0], "no_show", ended_at=now)
+            self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
+            if r[11] is not None:
+                self.conn.execute("UPDATE bookings SET state = 'no_show' WHERE code = ?",
+                                  (r[11],))
+            self._emit("ticket.no_show", {
+                "ticket_id": r[0], "number": r[1], "service": r[2], "counter": counter,
+                "counter_number": self._counters[counter].number, "appointment": r[11]})
+            return self._as_ticket(row)
+        return self._run(run)
+
+    def transfer(self, counter: str, service: str) -> Ticket:
+        """Send the current ticket to ``service`` (front/back: ``engine.transfer_position``)."""
+        svc = self._service(service)
+
+        def run(now: float) -> Ticket:
+            _, r = self._active(counter)
+            if r[2] == svc.id:
+                raise E.BadState(f"Ticket {r[1]} is already in "
+                                 f"{svc.name(self.cfg.branch.languages[0])}.")
+            position = self.cfg.engine.transfer_position
+            if position == "front":
+                (qorder,) = self.conn.execute(
+                    "SELECT COALESCE(MIN(qorder), 1) - 1 FROM tickets WHERE state = 'waiting' "
+                    "AND service = ?", (svc.id,)).fetchone()
+                queued_at = r[14]
+            else:
+                qorder = self._next_qorder()
+                queued_at = now
+            row = self._set_state(r[0], "waiting", service=svc.id, qorder=qorder,
+                                  queued_at=queued_at, serving_at=None)
+            self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
+            self._emit("ticket.transferred", {
+                "ticket_id": r[0], "number": r[1], "from_service": r[2], "to_service": svc.id,
+                "counter": counter, "position": position})
+            return self._as_ticket(row)
+        return self._run(run)
+
+    # ------------------------------------------------------------------ counters
+
+    def open_counter(self, counter: str, staff: str | None = None) -> CounterState:
+        return self._counter_change(counter, "open", staff)
+
+    def close_counter(self, counter: str) -> CounterState:
+        return self._counter_change(counter, "closed", None)
+
+    def pause(self, counter: str) -> CounterState:
+        return self._counter_change(counter, "paused", None)
+
+    def resume(self, counter: str) -> CounterState:
+        return self._counter_change(counter, "open", None, resume=True)
+
+    def _counter_change(self, counter: str, target: str, staff: str | None,
+                        resume: bool = False) -> CounterState:
+        def run(now: float) -> CounterState:
+            state, old_staff, current, _ = self._counter_row(counter)
+            num = self._counters[counter].number
+            if target == "paused" and state == "closed":
+                raise E.CounterClosed(f"Counter {num} is closed; open it first.")
+            if resume and state == "closed":
+                raise E.CounterClosed(f"Counter {num} is closed; open it instead of resuming.")
+            if target == "closed" and current is not None:
+                number = self._ticket_row(current)[1]
+                raise E.CounterBusy(f"Counter {num} is still with {number}; finish it before "
+                                    "closing.")
+            new_staff = old_staff if staff is None else staff
+            if state != target or new_staff != old_staff:
+                self.conn.execute("UPDATE counters SET state = ?, staff = ?, priority_streak = "
+                                  "CASE WHEN ? = 'closed' THEN 0 ELSE priority_streak END "
+                                  "WHERE id = ?", (target, new_staff, target, counter))
+                kind = {"open": "resumed" if state == "paused" else "opened",
+                        "closed": "closed", "paused": "paused"}[target]
+                self._emit(f"counter.{kind}", {"counter": counter, "counter_number": num,
+                                               "staff": new_staff})
+            return CounterState(counter, num, target, new_staff, current)
+        return self._run(run)
+
+    # ------------------------------------------------------------------ feedback
+
+    def rate(self, counter: str, score: int) -> Rating:
+        """A satisfaction press: binds to the counter's last DONE within the window."""
+        scale = self.cfg.engine.rating_scale
+
+        def run(now: float) -> Rating:
+            if counter not in self._counters:
+                self._counter_row(counter)
+            if not isinstance(score, int) or not 1 <= score <= scale:
+                raise E.BadScore(f"Score {score!r} is out of range; use 1 to {scale}.")
+            staff, last, at, service = self.conn.execute(
+                "SELECT staff, last_done, last_done_at, last_done_service FROM counters "
+                "WHERE id = ?", (counter,)).fetchone()
+            if last is None or now - at > self.cfg.engine.feedback_window_s:
+                status, tid, service = "unbound", None, None
+            elif self.conn.execute("SELECT 1 FROM ratings WHERE ticket_id = ? AND status = "
+                                   "'bound'", (last,)).fetchone():
+                status, tid = "duplicate", last
+            else:
+                status, tid = "bound", last
+            self.conn.execute("INSERT INTO ratings(ticket_id, counter, staff, service, score, "
+                              "status, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (tid, counter, staff, service, score, status, now))
+            data = {"ticket_id": tid, "counter": counter, "staff": staff, "service": service,
+                    "score": score}
+            self._emit("feedback.rated", {**data, "status": status})
+            if status == "bound" and score == 1:
+                self._emit("feedback.alert", data)
+            return Rating(tid, counter, staff, service, score, status)
+        return self._run(run, roll=False)
+

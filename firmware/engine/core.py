@@ -1,0 +1,402 @@
+"""The engine's core: transactions, outbox events, business day, clock trust, lookups
+and wait estimates. Commands live in ``issuing.py`` and ``calling.py``; the
+public class is :class:`tessera.engine.engine.Engine`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from tessera.clock import Clock
+from tessera.config import BranchConfig, Service, parse_hhmm
+from tessera.engine import errors as E
+from tessera.engine.appointments import Booking, load_bookings
+from tessera.engine.day import TrustCheck, business_day, trust_check
+from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
+from tessera.engine.models import Ticket
+from tessera.engine.policy import Rules
+from tessera.engine.store import open_store
+from tessera.outbox import Outbox, rfc3339
+
+Envelope = dict[str, Any]
+T = TypeVar("T")
+CommitHook = Callable[[list[Envelope]], None]
+
+TICKET_COLS = ("id, number, service, state, priority, business_day, issued_at, people_ahead, "
+               "est_wait_s, counter, recalls, appointment, route, qorder, queued_at, called_at, "
+               "serving_at, slot, rank")
+TRUST_CACHE_S = 60.0  # a positive NTP check stays valid this long (timedatectl is slow)
+CLOCK_SLACK_S = 2.0  # tolerated backwards step before the clock counts as untrusted
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class EngineCore:
+    """State, transactions and lookups shared by the command mixins.
+
+        >>> core = EngineCore.open(cfg, VirtualClock(start), trust=always_trusted)
+    """
+
+    def __init__(self, cfg: BranchConfig, clock: Clock, conn: sqlite3.Connection, *,
+                 trust: TrustCheck | None = None, on_commit: CommitHook | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.conn = conn
+        self.on_commit = on_commit
+        self.outbox = Outbox(conn, tenant=cfg.branch.tenant, branch=cfg.branch.branch,
+                             device=cfg.mqtt.device)
+        self._trust = trust if trust is not None else trust_check(cfg)
+        self._trusted_until = -math.inf
+        self._lock = threading.RLock()
+        self._events: list[Envelope] = []
+        self._now = 0.0
+        self._tz = cfg.tz
+        self._rollover = parse_hhmm(cfg.branch.day_rollover)
+        self._services = {s.id: s for s in cfg.services}
+        self._counters = {c.id: c for c in cfg.counters}
+        order = cfg.engine.priority_order
+        self._rank = {p: i for i, p in enumerate(order)}
+        self.rules = Rules(len(order), cfg.engine.starvation_after, cfg.engine.starvation_wait_s)
+        # recent service times per service: (arrival order, sorted), kept in step with the
+        # service_times table after each commit; the ServiceHistory view is rebuilt lazily
+        self._times: dict[str, tuple[deque[float], list[float]]] = {}
+        self._hist: dict[str, ServiceHistory] = {}
+        self._post_commit: list[Callable[[], None]] = []
+        # the business day in force until ``_day_end`` (epoch s); None = look it up
+        self._day: tuple[str, float, float] | None = None
+        self._last_ts_saved = -math.inf  # last_ts as stored (read at setup)
+        self._qorder: int | None = None
+        self._day_rows: set[tuple[str, str]] = set()  # day_services rows known to exist
+        self.notices: list[str] = []
+        self._setup()
+
+    @classmethod
+    def open(cls, cfg: BranchConfig, clock: Clock, db_path: Path | None = None, *,
+             trust: TrustCheck | None = None, on_commit: CommitHook | None = None) -> Self:
+        """Open (creating or migrating) the store at ``db_path`` (default
+        ``<storage.dir>/engine.db``); StoreError if it is corrupt or foreign."""
+        path = db_path if db_path is not None else cfg.path(cfg.storage.dir) / "engine.db"
+        conn = open_store(Path(path))
+        try:
+            return cls(cfg, clock, conn, trust=trust, on_commit=on_commit)
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _setup(self) -> None:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO counters(id, staff) VALUES (?, ?)",
+                    [(c.id, c.staff) for c in self.cfg.counters])
+                if self.cfg.engine.appointments_file:
+                    self._insert_bookings(
+                        load_bookings(self.cfg.path(self.cfg.engine.appointments_file), self.cfg))
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            last = self._meta("last_ts")
+            self._last_ts_saved = -math.inf if last is None else float(last)
+            day = self._meta("business_day")
+            if day is not None:
+                self.notices = self._prefix_notices(day)
+
+    def _run(self, fn: Callable[[float], T], *, roll: bool = True) -> T:
+        with self._lock:
+            now = self.clock.now().timestamp()
+            self._now = now
+            self._events = []
+            self._post_commit = []
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if roll:
+                    self._roll_if_due(now)
+                result = fn(now)
+                if now >= self._last_ts_saved + 1.0:  # 1 s resolution is plenty for sanity
+                    self.conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'last_ts' "
+                        "AND CAST(value AS REAL) < ?", (repr(now), now))
+                    self._post_commit.append(lambda: setattr(self, "_last_ts_saved", now))
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                self._events = []
+                self._day = None
+                self._qorder = None
+                self._day_rows = set()
+                raise
+            self.conn.execute("COMMIT")
+            for apply in self._post_commit:
+                apply()
+            events, self._events = self._events, []
+        if events and self.on_commit is not None:
+            self.on_commit(events)
+        return result
+
+    def _next_qorder(self) -> int:
+        """The back of every queue (kept in memory; re-read after a rollback)."""
+        if self._qorder is None:
+            (self._qorder,) = self.conn.execute(
+                "SELECT COALESCE(MAX(qorder), 0) FROM tickets").fetchone()
+        self._qorder += 1
+        return self._qorder
+
+    def _emit(self, type_: str, data: dict[str, Any]) -> None:
+        self._events.append(self.outbox.append(type_, data, ts=_ts(self._now), conn=self.conn))
+
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                          "DO UPDATE SET value = excluded.value", (key, value))
+
+    # ------------------------------------------------------------------ day & clock
+
+    def business_day(self, now: float | None = None) -> str:
+        t = self.clock.now() if now is None else _ts(now)
+        return business_day(t, self._tz, self._rollover).isoformat()
+
+    def _roll_if_due(self, now: float) -> None:
+        if self._day is not None and self._day[1] <= now < self._day[2]:
+            return  # still inside the business day checked last time
+        day = self.business_day(now)
+        stored = self._meta("business_day")
+        if stored is not None and day <= stored:
+            if day == stored:
+                self._day = (day, *self._day_bounds(now))
+            return  # same day, or the clock went backwards: never roll back
+        if stored is not None:
+            self._end_day(stored)
+        self._set_meta("business_day", day)
+        if self._meta("last_ts") is None:
+            self._set_meta("last_ts", repr(now))
+            self._post_commit.append(lambda: setattr(self, "_last_ts_saved", now))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO day_services(business_day, service, prefix) VALUES (?, ?, ?)",
+            [(day, s.id, s.prefix) for s in self.cfg.services])
+        self.notices = []
+        self._day = (day, *self._day_bounds(now))
+        self._emit("day.rolled", {"business_day": day})
+
+    def _day_bounds(self, now: float) -> tuple[float, float]:
+        """Epoch bounds of a window around ``now`` inside its business day (at most 1 h,
+        so DST shifts and odd roll times are always re-checked exactly)."""
+        day = self.business_day(now)
+        lo, hi = now - 3600.0, now + 3600.0
+        while self.business_day(lo) != day:
+            lo = (lo + now) / 2 if now - lo > 1 else now
+        while self.business_day(hi) != day:
+            hi = (hi + now) / 2 if hi - now > 1 else now
+        return lo, hi
+
+    def _end_day(self, day: str) -> None:
+        rows = self.conn.execute(
+            f"SELECT {TICKET_COLS} FROM tickets WHERE business_day <= ? "
+            "AND state IN ('issued', 'waiting', 'called', 'serving') ORDER BY qorder",
+            (day,)).fetchall()
+        for r in rows:
+            self._set_state(r[0], "void", ended_at=self._now)
+            self._emit("ticket.void", {"ticket_id": r[0], "number": r[1], "service": r[2],
+                                       "reason": "the business day ended"})
+        self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
+
+    def _prefix_notices(self, day: str) -> list[str]:
+        out = []
+        for service, prefix in self.conn.execute(
+                "SELECT service, prefix FROM day_services WHERE business_day = ?", (day,)):
+            svc = self._services.get(service)
+            if svc is not None and svc.prefix != prefix:
+                out.append(
+                    f"services.{service}.prefix: the change from {prefix!r} to {svc.prefix!r} "
+                    f"is refused until the next business day: tickets {prefix}… were already "
+                    f"issued on {day}, and one service must keep one prefix per day")
+        return out
+
+    def _clock_problem(self, now: float) -> str | None:
+        if self.clock.monotonic() >= self._trusted_until:
+            if not self._trust():
+                how = {"timedatectl": "timedatectl reports no NTP sync",
+                       "flag-file": f"{self.cfg.clock.sync_flag} does not exist",
+                       "always": "the trust check failed"}[self.cfg.clock.trust]
+                return (f"The clock is not synchronised ({how}). Tickets cannot be issued "
+                        "until the time is set (check the network/NTP).")
+            self._trusted_until = self.clock.monotonic() + TRUST_CACHE_S
+        last = self._last_ts_saved
+        if now < last - CLOCK_SLACK_S:
+            return (f"The clock reads {rfc3339(_ts(now))}, earlier than the last recorded "
+                    f"activity at {rfc3339(_ts(last))}. Set the correct time (NTP) "
+                    "before issuing tickets.")
+        return None
+
+    def _require_trusted_clock(self, now: float) -> None:
+        problem = self._clock_problem(now)
+        self.outbox.clock_synced = problem is None
+        if problem is not None and not self.cfg.clock.allow_untrusted:
+            raise E.ClockUntrusted(problem)
+
+    # ------------------------------------------------------------------ lookups
+
+    def _service(self, service_id: str) -> Service:
+        svc = self._services.get(service_id)
+        if svc is None:
+            raise E.UnknownService(f"There is no service {service_id!r}; known: "
+                                   + ", ".join(sorted(self._services)))
+        return svc
+
+    def _counter_row(self, counter: str) -> tuple[str, str, str | None, int]:
+        if counter not in self._counters:
+            raise E.UnknownCounter(f"There is no counter {counter!r}; known: "
+                                   + ", ".join(sorted(self._counters)))
+        row = self.conn.execute("SELECT state, staff, current, priority_streak FROM counters "
+                                "WHERE id = ?", (counter,)).fetchone()
+        return row[0], row[1], row[2], row[3]
+
+    def _ticket_row(self, ticket_id: str) -> tuple[Any, ...]:
+        row = self.conn.execute(f"SELECT {TICKET_COLS} FROM tickets WHERE id = ?",
+                                (ticket_id,)).fetchone()
+        if row is None:
+            raise E.UnknownTicket(f"There is no ticket with id {ticket_id!r}.")
+        return tuple(row)
+
+    def _ticket(self, ticket_id: str) -> Ticket:
+        return self._as_ticket(self._ticket_row(ticket_id))
+
+    @staticmethod
+    def _as_ticket(r: tuple[Any, ...]) -> Ticket:
+        return Ticket(id=r[0], number=r[1], service=r[2], state=r[3], priority=r[4],
+                      business_day=r[5], issued_at=rfc3339(_ts(r[6])), people_ahead=r[7],
+                      est_wait_s=r[8], counter=r[9], recalls=r[10], appointment=r[11],
+                      route=tuple(json.loads(r[12])) if r[12] else ())
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        """The ticket's current record (UnknownTicket if there is none)."""
+        with self._lock:
+            return self._ticket(ticket_id)
+
+    def _set_state(self, ticket_id: str, state: str, **cols: Any) -> tuple[Any, ...]:
+        """Update the ticket; returns its new row (TICKET_COLS)."""
+        sets = ", ".join(["state = ?", *(f"{k} = ?" for k in cols)])
+        row = self.conn.execute(f"UPDATE tickets SET {sets} WHERE id = ? RETURNING {TICKET_COLS}",
+                                (state, *cols.values(), ticket_id)).fetchone()
+        return tuple(row)
+
+    def _active(self, counter: str) -> tuple[tuple[str, str, str | None, int], tuple[Any, ...]]:
+        """The counter's row and its current ticket; NoCurrentTicket if idle."""
+        c = self._counter_row(counter)
+        if c[2] is None:
+            raise E.NoCurrentTicket(f"Counter {self._counters[counter].number} has no ticket "
+                                    "being called or served; press NEXT first.")
+        return c, self._ticket_row(c[2])
+
+    def _counter_ready(self, counter: str) -> tuple[str, str, str | None, int]:
+        c = self._counter_row(counter)
+        num = self._counters[counter].number
+        if c[0] == "closed":
+            raise E.CounterClosed(f"Counter {num} is closed; open it first.")
+        if c[0] == "paused":
+            raise E.CounterPaused(f"Counter {num} is paused; resume it first.")
+        if c[2] is not None:
+            number = self._ticket_row(c[2])[1]
+            raise E.CounterBusy(f"Counter {num} is still with {number}; press DONE, NO-SHOW "
+                                "or TRANSFER first.")
+        return c
+
+    def _insert_bookings(self, bookings: list[Booking]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany("INSERT OR IGNORE INTO bookings(code, service, slot) VALUES "
+                              "(?, ?, ?)", [(b.code, b.service, b.slot.timestamp())
+                                            for b in bookings])
+        return self.conn.total_changes - before
+
+    # ------------------------------------------------------------------ estimates & views
+
+    def _history(self, service: str) -> ServiceHistory:
+        hist = self._hist.get(service)
+        if hist is None:
+            ranked = self._recent_times(service)[1]
+            hist = ServiceHistory(ranked, self._services[service].default_service_s,
+                                  presorted=True)
+            self._hist[service] = hist
+        return hist
+
+    def _recent_times(self, service: str) -> tuple[deque[float], list[float]]:
+        got = self._times.get(service)
+        if got is None:
+            n = self.cfg.engine.recent_service_window
+            xs = [r[0] for r in self.conn.execute(
+                "SELECT seconds FROM service_times WHERE service = ? ORDER BY id DESC LIMIT ?",
+                (service, n))][::-1]
+            got = (deque(xs), sorted(xs))
+            self._times[service] = got
+        return got
+
+    def _add_service_time(self, service: str, seconds: float) -> None:
+        """Called after COMMIT of a DONE: keep the in-memory window in step with the table."""
+        recent, ranked = self._recent_times(service)
+        recent.append(seconds)
+        bisect.insort(ranked, seconds)
+        if len(recent) > self.cfg.engine.recent_service_window:
+            del ranked[bisect.bisect_left(ranked, recent.popleft())]
+        self._hist.pop(service, None)
+
+    def _servers(self, service: str, now: float, busy_services: set[str]) -> list[Server]:
+        # a shared counter's capacity splits by weight among the services that
+        # actually have people waiting (plus the one asked about)
+        busy_services.add(service)
+        out = []
+        rows = {r[0]: r for r in self.conn.execute(
+            "SELECT c.id, c.state, t.service, t.called_at FROM counters c "
+            "LEFT JOIN tickets t ON t.id = c.current")}
+        for cfgc in self.cfg.counters:
+            weights = {cs.service: cs.weight for cs in cfgc.services}
+            row = rows.get(cfgc.id)
+            if service not in weights or row is None or row[1] != "open":
+                continue
+            share = weights[service] / sum(w for s, w in weights.items() if s in busy_services)
+            out.append(Server(share, None if row[3] is None else max(0.0, now - row[3])))
+        return out
+
+    def _estimate(self, service: str, rank: int, now: float) -> tuple[int, float]:
+        queues = {r[0]: r[1] for r in self.conn.execute(
+            "SELECT service, SUM(rank <= ?) FROM tickets WHERE state = 'waiting' "
+            "GROUP BY service", (rank,))}
+        ahead = int(queues.get(service, 0))
+        servers = self._servers(service, now, set(queues))
+        hist = self._history(service)
+        if not servers:  # nobody open yet: assume one counter will be
+            return ahead, (ahead + 1) * hist.mean
+        return ahead, estimate_wait(ahead, servers, hist)
+
+    def estimate(self, service: str) -> tuple[int, float]:
+        """(people waiting, expected wait in s) for a new normal ticket of ``service``."""
+        self._service(service)
+        with self._lock:
+            return self._estimate(service, self.rules.normal_rank, self.clock.now().timestamp())
+
+    def events_since(self, seq: int, limit: int = 1000) -> list[Envelope]:
+        """Outbox envelopes with ``seq`` greater than ``seq``, oldest first."""
+        with self._lock:
+            rows = self.conn.execute("SELECT body FROM outbox WHERE seq > ? ORDER BY seq "
+                                     "LIMIT ?", (seq, limit)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+

@@ -1,0 +1,191 @@
+"""Issuing commands: two-phase issue, print confirmation, void, auto-void, check-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tessera.config import Service
+from tessera.engine import errors as E
+from tessera.engine.appointments import Booking, load_bookings
+from tessera.engine.core import TICKET_COLS, EngineCore, Envelope, _ts
+from tessera.engine.day import next_opening, open_span
+from tessera.engine.models import Ticket
+from tessera.outbox import uuid7
+
+
+class IssuingCommands(EngineCore):
+    """issue / confirm_printed / void / tick / book / load_appointments / check_in.
+
+        >>> engine.confirm_printed(engine.issue("cash").id).state
+        'waiting'
+    """
+
+    # ------------------------------------------------------------------ issuing
+
+    def issue(self, service: str, *, priority: str | None = None,
+              route: Iterable[str] = ()) -> Ticket:
+        """Reserve the next number of ``service``; the ticket is ``issued`` until printed.
+
+        ``route`` lists follow-on services: on DONE the ticket joins the next one,
+        keeping its number.
+        """
+        svc = self._service(service)
+        steps = tuple(route)
+        for s in steps:
+            self._service(s)
+        if priority is not None and priority not in self._rank:
+            raise E.UnknownPriority(f"Unknown priority class {priority!r}; configured: "
+                                    + ", ".join(self.cfg.engine.priority_order))
+        rank = self._rank[priority] if priority is not None else self.rules.normal_rank
+        return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None))
+
+    def _issue(self, now: float, svc: Service, priority: str | None, rank: int,
+               route: tuple[str, ...], booking: str | None, slot: float | None) -> Ticket:
+        self._require_trusted_clock(now)
+        span = open_span(svc, _ts(now), self._tz)
+        if span is None:
+            nxt = next_opening(svc, _ts(now), self._tz)
+            when = f"; it opens again {nxt:%a %H:%M}" if nxt else ""
+            raise E.ServiceClosed(f"{svc.name(self.cfg.branch.languages[0])} is closed now{when}.")
+        ahead, est = self._estimate(svc.id, rank, now)
+        if (booking is None and self.cfg.engine.refuse_past_closing and svc.hours
+                and now + est > span[1].timestamp()):
+            close = span[1].astimezone(self._tz)
+            raise E.PastClosing(
+                f"{svc.name(self.cfg.branch.languages[0])} closes at {close:%H:%M} and the "
+                f"expected wait ({est / 60:.0f} min) runs past it; please come back later.")
+        day = self.business_day(now)
+        seq, prefix = self._next_seq(day, svc)
+        number = f"{prefix}{self._format_seq(svc, seq)}"
+        tid = uuid7(int(now * 1000))
+        qorder = self._next_qorder()
+        row = self.conn.execute(
+            "INSERT INTO tickets(id, business_day, service, origin, seq, number, state, "
+            "priority, rank, issued_at, queued_at, qorder, appointment, slot, route, "
+            "people_ahead, est_wait_s) VALUES "
+            f"(?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {TICKET_COLS}",
+            (tid, day, svc.id, svc.id, seq, number, priority, rank, now, now, qorder, booking, slot,
+             json.dumps(list(route)) if route else "", ahead, est)).fetchone()
+        self._emit("ticket.issued", {
+            "ticket_id": tid, "number": number, "service": svc.id, "priority": priority,
+            "people_ahead": ahead, "est_wait_s": round(est, 1), "business_day": day,
+            "appointment": booking})
+        return self._as_ticket(tuple(row))
+
+    def _next_seq(self, day: str, svc: Service) -> tuple[int, str]:
+        if (day, svc.id) not in self._day_rows:  # a service added to the config mid-day
+            self.conn.execute("INSERT OR IGNORE INTO day_services(business_day, service, "
+                              "prefix) VALUES (?, ?, ?)", (day, svc.id, svc.prefix))
+            self._day_rows.add((day, svc.id))
+        seq, prefix = self.conn.execute(
+            "UPDATE day_services SET last_seq = last_seq + 1 WHERE business_day = ? "
+            "AND service = ? RETURNING last_seq, prefix", (day, svc.id)).fetchone()
+        if seq >= 10 ** svc.number_width and self.cfg.engine.number_wrap == "refuse":
+            raise E.NumbersExhausted(f"All {10 ** svc.number_width - 1} numbers of "
+                                     f"{svc.name(self.cfg.branch.languages[0])} are used today.")
+        return int(seq), str(prefix)
+
+    def _format_seq(self, svc: Service, seq: int) -> str:
+        cap = 10 ** svc.number_width - 1
+        if seq > cap and self.cfg.engine.number_wrap == "wrap":
+            seq = (seq - 1) % cap + 1  # operator chose short numbers over uniqueness of display
+        return f"{seq:0{svc.number_width}d}"
+
+    def confirm_printed(self, ticket_id: str) -> Ticket:
+        """The ticket came out of the printer: it joins the queue (``waiting``)."""
+        def run(now: float) -> Ticket:
+            r = self._ticket_row(ticket_id)
+            if r[3] != "issued":
+                raise E.BadState(f"Ticket {r[1]} is {r[3].replace('_', '-')}, not awaiting "
+                                 "print confirmation.")
+            row = self._set_state(ticket_id, "waiting")
+            self._emit("ticket.printed", {"ticket_id": r[0], "number": r[1], "service": r[2]})
+            return self._as_ticket(row)
+        return self._run(run)
+
+    def void(self, ticket_id: str, reason: str) -> Ticket:
+        """The print failed: the number is spent and never shown."""
+        def run(now: float) -> Ticket:
+            r = self._ticket_row(ticket_id)
+            if r[3] != "issued":
+                raise E.BadState(f"Ticket {r[1]} is {r[3].replace('_', '-')}; only a ticket "
+                                 "awaiting print confirmation can be voided.")
+            return self._as_ticket(self._void(r, reason))
+        return self._run(run)
+
+    def _void(self, r: tuple[Any, ...], reason: str) -> tuple[Any, ...]:
+        row = self._set_state(r[0], "void", ended_at=self._now)
+        if r[11] is not None:  # a voided check-in can check in again
+            self.conn.execute("UPDATE bookings SET state = 'booked', ticket_id = NULL "
+                              "WHERE code = ?", (r[11],))
+        self._emit("ticket.void", {"ticket_id": r[0], "number": r[1], "service": r[2],
+                                   "reason": reason})
+        return row
+
+    def tick(self) -> list[Envelope]:
+        """Roll the day when due and void tickets never confirmed; returns the events."""
+        out: list[Envelope] = []
+
+        def run(now: float) -> None:
+            limit = now - self.cfg.engine.unconfirmed_timeout_s
+            rows = self.conn.execute(
+                f"SELECT {TICKET_COLS} FROM tickets WHERE state = 'issued' AND issued_at <= ? "
+                "ORDER BY qorder", (limit,)).fetchall()
+            for r in rows:
+                self._void(tuple(r), f"not confirmed as printed within "
+                                     f"{self.cfg.engine.unconfirmed_timeout_s:g} s")
+            out.extend(self._events)
+        self._run(run)
+        return out
+
+    # ------------------------------------------------------------------ appointments
+
+    def book(self, code: str, service: str, slot: datetime) -> None:
+        """Add one booking (the same as a line of the appointments file)."""
+        self._service(service)
+        if slot.tzinfo is None:
+            slot = slot.replace(tzinfo=self._tz)
+
+        def run(now: float) -> None:
+            if self.conn.execute("SELECT 1 FROM bookings WHERE code = ?", (code,)).fetchone():
+                raise E.BadState(f"Booking code {code!r} already exists.")
+            self._insert_bookings([Booking(code, service, slot.astimezone(UTC))])
+        self._run(run, roll=False)
+
+    def load_appointments(self, path: Path) -> int:
+        """Load a bookings CSV (ConfigError names each bad line and field); returns new ones."""
+        bookings = load_bookings(path, self.cfg)
+        return self._run(lambda now: self._insert_bookings(bookings), roll=False)
+
+    def check_in(self, code: str) -> Ticket:
+        """Kiosk check-in by booking code: an ``issued`` ticket called at its slot."""
+        def run(now: float) -> Ticket:
+            row = self.conn.execute("SELECT service, slot, state, ticket_id FROM bookings "
+                                    "WHERE code = ?", (code.strip(),)).fetchone()
+            if row is None:
+                raise E.UnknownBooking(f"No appointment with code {code!r}; please check the "
+                                       "code or ask at reception.")
+            service, slot, state, tid = row
+            if state != "booked":
+                number = self._ticket_row(tid)[1] if tid else "?"
+                raise E.BadState(f"Appointment {code} has already checked in (ticket {number}).")
+            local = _ts(slot).astimezone(self._tz)
+            early, late = self.cfg.engine.appointment_early_s, self.cfg.engine.appointment_late_s
+            if now < slot - early:
+                opens = _ts(slot - early).astimezone(self._tz)
+                raise E.BookingWindow(f"Too early: your appointment is at {local:%H:%M} on "
+                                      f"{local:%d %b}; check in from {opens:%H:%M}.")
+            if now > slot + late:
+                raise E.BookingWindow(f"Too late: your appointment was at {local:%H:%M}; "
+                                      "please ask at reception.")
+            t = self._issue(now, self._service(service), None, self.rules.appointment_rank, (),
+                            code.strip(), slot)
+            self.conn.execute("UPDATE bookings SET state = 'checked_in', ticket_id = ? "
+                              "WHERE code = ?", (t.id, code.strip()))
+            return t
+        return self._run(run)
+

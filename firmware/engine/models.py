@@ -1,0 +1,63 @@
+"""What the engine hands back: frozen records of tickets, counters and ratings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TICKET_STATES = ("issued", "waiting", "called", "serving", "done", "no_show", "void")
+ACTIVE_STATES = ("issued", "waiting", "called", "serving")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One customer's ticket, as of the end of the command that returned it.
+
+        >>> t = engine.issue("cash")
+        >>> (t.number, t.state)
+        ('A001', 'issued')
+    """
+
+    id: str
+    number: str
+    service: str
+    state: str
+    priority: str | None
+    business_day: str
+    issued_at: str  # RFC 3339 UTC
+    people_ahead: int
+    est_wait_s: float
+    counter: str | None
+    recalls: int
+    appointment: str | None
+    route: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CounterState:
+    """A counter's state after open/close/pause/resume.
+
+        >>> engine.open_counter("c1", staff="t-001").state
+        'open'
+    """
+
+    id: str
+    number: int
+    state: str  # open | closed | paused
+    staff: str
+    current: str | None  # ticket id being called/served
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One press of a satisfaction button (``status``: bound, duplicate or unbound).
+
+        >>> engine.rate("c1", 5).status
+        'bound'
+    """
+
+    ticket_id: str | None
+    counter: str
+    staff: str
+    service: str | None
+    score: int
+    status: str

@@ -1,0 +1,182 @@
+"""The engine's SQLite store: schema, forward migrations, safe opening.
+
+The file is checked read-only *before* anything is written, so a corrupt
+file, someone else's SQLite database or one from a newer Tessera is refused
+with a clear :class:`StoreError` and left byte-for-byte untouched.
+
+    >>> conn = open_store(Path("var/engine.db"))   # creates or migrates
+    >>> conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    True
+
+Schema versions live in ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes the
+file from version ``i`` to ``i + 1`` and runs inside one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from tessera.errors import StoreError
+from tessera.outbox import SCHEMA as OUTBOX_SCHEMA
+from tessera.outbox import connect
+
+# "TSQE" — marks the file as a Tessera queue-engine store.
+APPLICATION_ID = 0x54535145
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE day_services (
+    business_day TEXT NOT NULL, service TEXT NOT NULL, prefix TEXT NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (business_day, service)
+);
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    business_day TEXT NOT NULL,
+    service TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    number TEXT NOT NULL,
+    state TEXT NOT NULL,
+    priority TEXT,
+    rank INTEGER NOT NULL,
+    issued_at REAL NOT NULL,
+    queued_at REAL NOT NULL,
+    qorder INTEGER NOT NULL,
+    called_at REAL,
+    serving_at REAL,
+    ended_at REAL,
+    counter TEXT,
+    recalls INTEGER NOT NULL DEFAULT 0,
+    appointment TEXT,
+    slot REAL,
+    route TEXT NOT NULL DEFAULT '',
+    people_ahead INTEGER NOT NULL DEFAULT 0,
+    est_wait_s REAL NOT NULL DEFAULT 0,
+    UNIQUE (business_day, origin, seq)
+);
+CREATE INDEX tickets_waiting ON tickets(service, rank, qorder) WHERE state = 'waiting';
+CREATE INDEX tickets_qorder ON tickets(qorder);
+CREATE INDEX tickets_open ON tickets(state) WHERE state IN ('issued', 'called', 'serving');
+CREATE INDEX tickets_number ON tickets(business_day, number);
+CREATE TABLE service_times (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, seconds REAL NOT NULL
+);
+CREATE INDEX service_times_by_service ON service_times(service, id);
+CREATE TABLE counters (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT 'closed',
+    staff TEXT NOT NULL DEFAULT '',
+    current TEXT,
+    priority_streak INTEGER NOT NULL DEFAULT 0,
+    last_done TEXT,
+    last_done_at REAL,
+    last_done_service TEXT
+);
+CREATE TABLE ratings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id TEXT, counter TEXT NOT NULL, staff TEXT NOT NULL, service TEXT,
+    score INTEGER NOT NULL, status TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE UNIQUE INDEX ratings_bound ON ratings(ticket_id) WHERE status = 'bound';
+CREATE TABLE bookings (
+    code TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    slot REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'booked',
+    ticket_id TEXT
+);
+"""
+
+# MIGRATIONS[i] upgrades a version-i file to version i+1.
+MIGRATIONS: tuple[str, ...] = (_V1 + OUTBOX_SCHEMA,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_store(path: Path) -> int:
+    """Inspect ``path`` read-only; return its schema version (0 = new/empty).
+
+    Raises StoreError for anything that is not an engine store we can use.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    with path.open("rb") as f:
+        head = f.read(100)
+    if not head.startswith(SQLITE_MAGIC):
+        raise StoreError(
+            f"{path} is not a SQLite database (corrupt or some other file). It was left "
+            "untouched: move it away (keep it for diagnosis) and start again, or point "
+            "storage.dir elsewhere.")
+    # without a WAL beside it, "immutable" reads the file without creating -wal/-shm
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    try:
+        ro = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{mode}", uri=True)
+        try:
+            (app_id,) = ro.execute("PRAGMA application_id").fetchone()
+            (version,) = ro.execute("PRAGMA user_version").fetchone()
+            tables = [r[0] for r in ro.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%'")]
+            (check,) = ro.execute("PRAGMA quick_check(1)").fetchone()
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as e:
+        raise StoreError(
+            f"{path} is a damaged SQLite database ({e}). It was left untouched: restore it "
+            "from a backup or move it away to start a new queue store.") from None
+    if check != "ok":
+        raise StoreError(f"{path} failed SQLite's integrity check ({check}). It was left "
+                         "untouched: restore it from a backup or move it away.")
+    if app_id != APPLICATION_ID:
+        if app_id == 0 and not tables:
+            return 0
+        raise StoreError(
+            f"{path} is a SQLite database of some other program (tables: "
+            f"{', '.join(sorted(tables)) or 'none'}). It was left untouched: point "
+            "storage.dir at Tessera's own directory.")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, written by a newer Tessera (this one "
+            f"knows up to {SCHEMA_VERSION}). It was left untouched: upgrade Tessera.")
+    return int(version)
+
+
+def open_store(path: Path) -> sqlite3.Connection:
+    """Check, then open (WAL, synchronous=FULL) and migrate the store at ``path``."""
+    version = check_store(path)
+    conn = connect(path)
+    try:
+        migrate(conn, version)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Apply every migration after ``version``, each in its own transaction."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (current,) = conn.execute("PRAGMA user_version").fetchone()
+            if current >= target:  # another process migrated meanwhile
+                conn.execute("ROLLBACK")
+                continue
+            for stmt in _statements(MIGRATIONS[target - 1]):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction; split on ';' instead (no
+    # triggers or string literals with ';' in our schema).
+    return [s.strip() for s in script.split(";") if s.strip()]

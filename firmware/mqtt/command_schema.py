@@ -1,0 +1,126 @@
+"""Schemas of the engine commands carried over MQTT 5 request/response.
+
+msgspec rather than pydantic: it decodes and validates in one pass straight
+from bytes (~10x faster), rejects unknown fields per Struct
+(``forbid_unknown_fields``), reports the failing path (``$.args.counter``),
+and costs about 1 MiB of RSS instead of ~20 MiB, which matters for a role
+process on a Pi. The config loader already depends on it.
+
+    >>> req = decode_request(b'{"id":"x1","issued_at":"2026-03-02T08:00:00Z","args":{}}')
+    >>> decode_args("call-next", b'{"counter":"c1"}')
+    CounterArgs(counter='c1')
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class CommandRequest(_Strict):
+    id: Id
+    issued_at: Annotated[str, msgspec.Meta(max_length=40)]
+    args: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
+
+
+class CommandResponse(msgspec.Struct, frozen=True):
+    id: str | None
+    status: str  # done | rejected | error
+    code: str
+    detail: str = ""
+    result: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class IssueArgs(_Strict):
+    service: Name
+    priority: Name | None = None
+
+
+class TicketArgs(_Strict):
+    ticket_id: Name
+
+
+class VoidArgs(_Strict):
+    ticket_id: Name
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = "print-failed"
+
+
+class CheckInArgs(_Strict):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class CounterArgs(_Strict):
+    counter: Name
+
+
+class CallSpecificArgs(_Strict):
+    counter: Name
+    number: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+
+
+class TransferArgs(_Strict):
+    counter: Name
+    service: Name
+
+
+class OpenCounterArgs(_Strict):
+    counter: Name
+    staff: Name | None = None
+
+
+class RateArgs(_Strict):
+    counter: Name
+    score: int
+
+
+ARGS: dict[str, type[_Strict]] = {
+    "issue-ticket": IssueArgs,
+    "confirm-printed": TicketArgs,
+    "void-ticket": VoidArgs,
+    "check-in": CheckInArgs,
+    "call-next": CounterArgs,
+    "call-specific": CallSpecificArgs,
+    "recall": CounterArgs,
+    "transfer": TransferArgs,
+    "no-show": CounterArgs,
+    "done": CounterArgs,
+    "pause": CounterArgs,
+    "resume": CounterArgs,
+    "open-counter": OpenCounterArgs,
+    "close-counter": CounterArgs,
+    "rate": RateArgs,
+}
+
+# Which commands each role may send (the broker ACL and the engine both use it).
+ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "kiosk": ("issue-ticket", "confirm-printed", "void-ticket", "check-in"),
+    "counter": ("call-next", "call-specific", "recall", "transfer", "no-show", "done",
+                "pause", "resume", "open-counter", "close-counter", "rate"),
+    "display": (),
+    "engine": (),
+    "monitor": (),
+}
+
+_request_decoder = msgspec.json.Decoder(CommandRequest)
+_args_decoders = {name: msgspec.json.Decoder(t) for name, t in ARGS.items()}
+
+
+def decode_request(payload: bytes) -> CommandRequest:
+    """Raise msgspec.ValidationError (schema) or msgspec.DecodeError (not JSON)."""
+    return _request_decoder.decode(payload)
+
+
+def decode_args(name: str, raw: bytes) -> Any:
+    return _args_decoders[name].decode(raw)
+
+
+def encode(obj: Any) -> bytes:
+    return msgspec.json.encode(obj)

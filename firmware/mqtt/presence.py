@@ -1,0 +1,119 @@
+"""Presence and retained state of one device.
+
+``status`` (retained, QoS1): the LWT says ``offline``; on every connect the
+device publishes birth ``online`` with its session number (persisted, +1 per
+process start, so a consumer can tell a restart from a reconnect), ``meta``,
+every ``state/{part}`` it knows (persisted, so a restart or a broker that lost
+its retained store gets them back) and re-subscribes. On a clean shutdown it
+publishes ``offline`` itself.
+
+    >>> p = Presence(topics, conn, meta={"role": ["kiosk"]}, clock=SystemClock())
+    >>> port = PahoClient(settings_with(will=p.will))
+    >>> p.bind(port); p.set_state("printer", {"paper": "ok"})
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from typing import Any
+
+from tessera._version import __version__
+from tessera.clock import Clock
+from tessera.drivers.mqtt_client import MqttPort, Will
+from tessera.mqtt.topics import Topics
+from tessera.outbox import rfc3339
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS mqtt_session (device TEXT PRIMARY KEY, session INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mqtt_state (part TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+SCHEMA_VERSION = 1
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Presence:
+    """Birth/LWT, ``meta`` and retained ``state/*`` of one device."""
+
+    def __init__(self, topics: Topics, conn: sqlite3.Connection, *, clock: Clock,
+                 meta: dict[str, Any] | None = None) -> None:
+        self.topics, self.conn, self.clock = topics, conn, clock
+        self._lock = threading.Lock()
+        self.port: MqttPort | None = None
+        self.connected = False
+        self.subscriptions: list[tuple[str, int]] = []
+        with self._lock:
+            conn.executescript(SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO mqtt_session(device, session) VALUES (?, 1) "
+                         "ON CONFLICT(device) DO UPDATE SET session = session + 1",
+                         (topics.device,))
+            (self.session,) = conn.execute("SELECT session FROM mqtt_session WHERE device = ?",
+                                           (topics.device,)).fetchone()
+            conn.execute("COMMIT")
+            self._state = {p: b.encode() for p, b in conn.execute(
+                "SELECT part, body FROM mqtt_state").fetchall()}
+        self.meta = {"firmware": __version__, "schema": SCHEMA_VERSION,
+                     "device": topics.device, **(meta or {})}
+
+    @property
+    def will(self) -> Will:
+        return Will(self.topics.status, _dumps(self._status("offline", reason="lost")),
+                    qos=1, retain=True)
+
+    def _status(self, state: str, **extra: Any) -> dict[str, Any]:
+        return {"state": state, "session": self.session, "device": self.topics.device, **extra}
+
+    def bind(self, port: MqttPort) -> None:
+        self.port = port
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe now (if connected) and again after every reconnect."""
+        self.subscriptions.append((topic_filter, qos))
+        if self.port is not None and self.connected:
+            self.port.subscribe(topic_filter, qos)
+
+    def on_connected(self) -> None:
+        """Birth, meta, every state part, then re-subscribe (clean or resumed session)."""
+        assert self.port is not None, "bind(port) first"
+        self.connected = True
+        p = self.port
+        p.publish(self.topics.status, _dumps(self._status("online", ts=rfc3339(self.clock.now()))),
+                  qos=1, retain=True)
+        p.publish(self.topics.meta, _dumps(self.meta), qos=1, retain=True)
+        with self._lock:
+            state = list(self._state.items())
+        for part, body in state:
+            p.publish(self.topics.state(part), body, qos=1, retain=True)
+        for topic_filter, qos in self.subscriptions:
+            p.subscribe(topic_filter, qos)
+
+    def on_disconnected(self) -> None:
+        self.connected = False
+
+    def set_state(self, part: str, data: dict[str, Any]) -> None:
+        """Remember ``state/{part}`` (durably) and publish it retained when connected."""
+        topic = self.topics.state(part)  # validates the name before storing
+        body = _dumps(data)
+        with self._lock:
+            if self._state.get(part) == body:
+                return
+            self._state[part] = body
+            self.conn.execute("INSERT INTO mqtt_state(part, body) VALUES (?, ?) "
+                              "ON CONFLICT(part) DO UPDATE SET body = excluded.body",
+                              (part, body.decode()))
+        if self.port is not None and self.connected:
+            self.port.publish(topic, body, qos=1, retain=True)
+
+    def offline(self) -> int | None:
+        """Publish the clean-shutdown ``offline``; return its mid (None when not connected)."""
+        if self.port is None or not self.connected:
+            return None
+        return self.port.publish(
+            self.topics.status,
+            _dumps(self._status("offline", reason="shutdown", ts=rfc3339(self.clock.now()))),
+            qos=1, retain=True)

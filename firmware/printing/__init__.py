@@ -1,0 +1,1 @@
+"""Ticket printing: template → layout (Pillow) → ESC/POS bytes → issuance path."""

@@ -1,0 +1,145 @@
+"""Start-up checks for ``[kiosk.printer]`` and ``[ticket]`` (registered in EXTRA_CHECKERS).
+
+Everything that would otherwise fail at the first customer: a missing font, an
+unknown printer profile, a template naming an unknown field, a QR code too
+wide for the paper, a mode the printer or link cannot do. ``port_errors`` checks
+the device itself; it runs when the kiosk starts and in ``tessera printer
+test``, not in ``config check`` (a config is often checked away from the Pi).
+
+    >>> config_errors(load_config("examples/bank.toml"))   # doctest: +SKIP
+    []
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import segno
+from tessera.config import BranchConfig
+from tessera.drivers.printer_profiles import PROFILES, PrinterProfile
+from tessera.errors import ConfigError
+from tessera.printing.encoder import needs_cjk
+from tessera.printing.layout import MARGIN, load_font
+from tessera.printing.template import TEMPLATE_FIELDS, template_fields
+
+# longest value each template field can take (ids are UUIDv7, numbers ≤ 2+6 chars)
+_FIELD_MAX = {"ticket_id": 36, "number": 8, "priority": 16, "appointment": 16,
+              "business_day": 10, "people_ahead": 4, "est_wait_min": 4}
+_USB_RE = re.compile(r"^usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")
+_TCP_RE = re.compile(r"^tcp://[^:/]+:\d{1,5}$")
+
+
+def _template_errors(path: str, template: str) -> list[str]:
+    try:
+        fields = template_fields(template)
+    except ValueError as e:
+        return [f"{path}: malformed template {template!r} ({e}); write fields as {{name}}"]
+    bad = [f for f in fields if f not in TEMPLATE_FIELDS]
+    return [f"{path}: unknown field {{{f}}} in {template!r}; known fields: "
+            + ", ".join(TEMPLATE_FIELDS) for f in bad]
+
+
+def longest_qr_payload(cfg: BranchConfig) -> str:
+    """The template filled with the longest value each field can take."""
+    values = {f: "W" * n for f, n in _FIELD_MAX.items()}
+    values["service"] = max((s.id for s in cfg.services), key=len, default="")
+    values["service_name"] = max((n for s in cfg.services for n in s.names.values()),
+                                 key=lambda n: len(n.encode()), default="")
+    values["tenant"], values["branch"] = cfg.branch.tenant, cfg.branch.branch
+    return cfg.ticket.qr.format(**values)
+
+
+def _qr_errors(cfg: BranchConfig, profile: PrinterProfile) -> list[str]:
+    t = cfg.ticket
+    if not 1 <= t.qr_module <= 16:
+        return [f"ticket.qr_module: {t.qr_module} dots per module; use 1 to 16"]
+    payload = longest_qr_payload(cfg)
+    try:
+        code = segno.make_qr(payload, error=t.qr_error)
+    except segno.DataOverflowError:
+        return [f"ticket.qr: a payload of {len(payload.encode())} bytes does not fit any QR "
+                "code; shorten the template"]
+    side = code.symbol_size(scale=t.qr_module, border=0)[0]
+    room = profile.width_dots - 2 * MARGIN
+    if side > room:
+        return [f"ticket.qr: the longest payload ({len(payload.encode())} bytes) needs a "
+                f"QR {side} dots wide at qr_module={t.qr_module}, but a {profile.name} "
+                f"prints {room}; shorten the template or lower ticket.qr_module"]
+    return []
+
+
+def _mode_errors(cfg: BranchConfig, profile: PrinterProfile) -> list[str]:
+    p, t = cfg.kiosk.printer, cfg.ticket
+    errs: list[str] = []
+    serial = not p.url.startswith(("usb://", "tcp://", "socket://"))
+    if p.mode == "raster" and serial and p.url and not p.raster_over_serial:
+        errs.append("kiosk.printer.mode: full raster sends ~50 KB a ticket (52 s at 9600 "
+                    "baud) over a serial link; use mode 'auto', a USB/network printer, or "
+                    "set kiosk.printer.raster_over_serial = true")
+    if p.mode == "text":
+        langs = t.languages or cfg.branch.languages
+        texts = [cfg.branch.name, t.footer] + [s.name(lg) for s in cfg.services for lg in langs]
+        if not profile.cjk_font and any(needs_cjk(x) for x in texts):
+            errs.append(f"kiosk.printer.mode: a {profile.name} has no Chinese ROM font, so "
+                        "mode 'text' cannot print the CJK names; use mode 'auto'")
+        if t.logo:
+            errs.append("kiosk.printer.mode: a logo needs raster; use mode 'auto'")
+        if t.qr and not profile.native_qr:
+            errs.append(f"kiosk.printer.mode: a {profile.name} has no native QR codes; "
+                        "use mode 'auto'")
+    if p.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400):
+        errs.append(f"kiosk.printer.baudrate: {p.baudrate} is not a standard serial speed")
+    if not 20 <= p.status_timeout_ms <= 5000:
+        errs.append(f"kiosk.printer.status_timeout_ms: {p.status_timeout_ms}; use 20..5000")
+    return errs
+
+
+def config_errors(cfg: BranchConfig) -> list[str]:
+    """Every printing problem of ``cfg``, each as ``"path: what to fix"``."""
+    errs: list[str] = []
+    p, t = cfg.kiosk.printer, cfg.ticket
+    profile = PROFILES.get(p.profile)
+    if profile is None:
+        errs.append(f"kiosk.printer.profile: unknown printer profile {p.profile!r}; "
+                    f"known: {', '.join(sorted(PROFILES))}")
+    font = str(cfg.path(t.font))
+    if not os.access(font, os.R_OK):
+        errs.append(f"ticket.font: cannot read {font}; install fonts-wqy-microhei "
+                    "(apt-get install fonts-wqy-microhei) or point ticket.font at a "
+                    "readable TTF/TTC with CJK glyphs")
+    else:
+        try:
+            load_font(font, 24)
+        except ConfigError as e:
+            errs.extend(e.errors)
+    errs += _template_errors("ticket.qr", t.qr)
+    errs += _template_errors("ticket.extra_line", t.extra_line)
+    if profile is not None:
+        if t.qr and not any(e.startswith("ticket.qr:") for e in errs):
+            errs += _qr_errors(cfg, profile)
+        errs += _mode_errors(cfg, profile)
+    if p.url.startswith("usb://") and not _USB_RE.match(p.url):
+        errs.append(f"kiosk.printer.url: {p.url!r} is not usb://VID:PID (4 hex digits each)")
+    if p.url.startswith("tcp://") and not _TCP_RE.match(p.url):
+        errs.append(f"kiosk.printer.url: {p.url!r} is not tcp://host:port")
+    return errs
+
+
+def port_errors(cfg: BranchConfig) -> list[str]:
+    """Problems with the printer port itself (run on the kiosk, at start-up)."""
+    url = cfg.kiosk.printer.url
+    if not url:
+        return ["kiosk.printer.url: empty; give the printer's device path (e.g. "
+                "/dev/serial/by-id/...), tcp://host:9100 or usb://VID:PID"]
+    if "://" in url:
+        return []
+    dev = Path(url)
+    if not dev.exists():
+        return [f"kiosk.printer.url: {url} does not exist; check the cable and "
+                "`ls /dev/serial/by-id/`"]
+    if not os.access(dev, os.R_OK | os.W_OK):
+        return [f"kiosk.printer.url: no permission on {url}; add the service user to "
+                "the dialout group"]
+    return []

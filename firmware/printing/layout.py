@@ -1,0 +1,181 @@
+"""Ticket layout as blocks, and their Pillow rendering.
+
+A ticket is a ``TicketDoc``: a static part that only depends on the service
+(logo, branch name, service names) and a dynamic part (number, people ahead,
+wait, time, QR, footer). The encoder sends lines a printer can print from its
+ROM font as text and asks the ``TicketRenderer`` for raster bands of the rest;
+full-raster mode renders the whole page, reusing the static part per service.
+
+    >>> r = TicketRenderer("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 576)
+    >>> r.band(Line("现金业务", scale=2)).mode
+    '1'
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import lru_cache
+
+import segno
+from PIL import Image, ImageDraw, ImageFont
+from tessera.errors import ConfigError
+
+LINE_PX = 24  # one text line at scale 1: the height of the ROM font A cell
+MARGIN = 8
+# A fixed mask skips segno's scoring of all eight (6 ms a ticket on x86, far more
+# on a Pi); every mask gives a valid code, and at 6 dots a module all of them scan.
+QR_MASK = 2
+
+
+class Align(IntEnum):
+    LEFT = 0
+    CENTER = 1
+    RIGHT = 2
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of text; ``scale`` multiplies the 12x24 ROM cell (1..8)."""
+
+    text: str
+    scale: int = 1
+    bold: bool = False
+    align: Align = Align.CENTER
+
+
+@dataclass(frozen=True)
+class Logo:
+    path: str
+
+
+@dataclass(frozen=True)
+class QR:
+    payload: str
+    module: int = 6
+    error: str = "M"
+
+
+@dataclass(frozen=True)
+class Gap:
+    dots: int
+
+
+Block = Line | Logo | QR | Gap
+
+
+@dataclass(frozen=True)
+class TicketDoc:
+    """A ticket's blocks; ``key`` names the static part for caching (the service)."""
+
+    key: str
+    static: tuple[Block, ...]
+    dynamic: tuple[Block, ...]
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return self.static + self.dynamic
+
+
+class FontMissingError(ConfigError):
+    """The configured ticket font cannot be read."""
+
+
+@lru_cache(maxsize=32)
+def load_font(path: str, px: int) -> ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.truetype(path, px)
+    except OSError as e:
+        raise FontMissingError([
+            f"ticket.font: cannot read font {path!r} ({e}); install fonts-wqy-microhei "
+            "(apt-get install fonts-wqy-microhei) or set ticket.font to a TTF/TTC file "
+            "with CJK glyphs"]) from None
+
+
+def line_height(line: Line) -> int:
+    """Nominal height of a line on paper (text plus line spacing), in dots."""
+    return LINE_PX * line.scale + 6
+
+
+def qr_image(qr: QR) -> Image.Image:
+    """The QR code without quiet zone (the paper margin is one), ``module`` dots a module."""
+    code = segno.make_qr(qr.payload, error=qr.error, mask=QR_MASK)
+    n = len(code.matrix)
+    modules = bytes(0 if bit else 255 for row in code.matrix for bit in row)
+    img = Image.frombytes("L", (n, n), modules)
+    return img.resize((n * qr.module, n * qr.module), Image.Resampling.NEAREST).convert("1")
+
+
+class TicketRenderer:
+    """Pillow rendering at the printer's width; bands and static parts are cached."""
+
+    def __init__(self, font_path: str, width_dots: int, *, cache_size: int = 256) -> None:
+        load_font(font_path, LINE_PX)  # fail now, with the fix, not at the first customer
+        self.font_path = font_path
+        self.width = width_dots
+        self._bands: OrderedDict[Line, Image.Image] = OrderedDict()
+        self._static: dict[str, Image.Image] = {}
+        self._cache_size = cache_size
+
+    def clear(self) -> None:
+        self._bands.clear()
+        self._static.clear()
+
+    def band(self, line: Line) -> Image.Image:
+        """The line drawn in mode '1', cropped to its ink (empty text: a 1x1 blank)."""
+        hit = self._bands.get(line)
+        if hit is not None:
+            self._bands.move_to_end(line)
+            return hit
+        font = load_font(self.font_path, LINE_PX * line.scale)
+        left, top, right, bottom = font.getbbox(line.text)
+        img = Image.new("1", (max(int(right - left), 1), max(int(bottom - top), 1)), 1)
+        ImageDraw.Draw(img).text((-left, -top), line.text, font=font, fill=0)
+        if line.bold:
+            ImageDraw.Draw(img).text((1 - left, -top), line.text, font=font, fill=0)
+        if img.width > self.width:
+            img = img.crop((0, 0, self.width, img.height))
+        self._bands[line] = img
+        if len(self._bands) > self._cache_size:
+            self._bands.popitem(last=False)
+        return img
+
+    def block_image(self, block: Block) -> tuple[Image.Image | None, int, Align]:
+        """(image or None, height on paper, alignment) of one block."""
+        if isinstance(block, Gap):
+            return None, block.dots, Align.LEFT
+        if isinstance(block, Line):
+            return self.band(block), line_height(block), block.align
+        if isinstance(block, QR):
+            img = qr_image(block)
+            return img, img.height + 8, Align.CENTER
+        logo = Image.open(block.path).convert("L")
+        if logo.width > self.width:
+            logo = logo.resize((self.width, logo.height * self.width // logo.width))
+        return logo.convert("1"), logo.height + 8, Align.CENTER
+
+    def _stack(self, blocks: tuple[Block, ...]) -> Image.Image:
+        parts = [self.block_image(b) for b in blocks]
+        page = Image.new("1", (self.width, max(sum(h for _, h, _ in parts), 1)), 1)
+        y = 0
+        for img, h, align in parts:
+            if img is not None:
+                free = self.width - img.width
+                x = (MARGIN, free // 2, free - MARGIN)[align] if free > 2 * MARGIN else free // 2
+                page.paste(img, (max(x, 0), y + (h - img.height) // 2))
+            y += h
+        return page
+
+    def render(self, doc: TicketDoc, *, use_cache: bool = True) -> Image.Image:
+        """The whole ticket as one mode-'1' image (full-raster mode, previews)."""
+        head = self._static.get(doc.key) if use_cache else None
+        if head is None:
+            head = self._stack(doc.static)
+            if use_cache:
+                self._static[doc.key] = head
+        body = self._stack(doc.dynamic)
+        page = Image.new("1", (self.width, head.height + body.height), 1)
+        page.paste(head, (0, 0))
+        page.paste(body, (0, head.height))
+        return page

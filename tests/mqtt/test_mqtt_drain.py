@@ -1,0 +1,133 @@
+"""The outbox drainer and retention against a real mosquitto."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from mqtt_support import BRANCH, TENANT, assert_complete, fill, settings
+from tessera.clock import SystemClock
+from tessera.mqtt.link import DeviceLink
+from tessera.mqtt.retention import Retention
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(60)]
+
+
+def test_backlog_drains_in_seq_order_and_is_marked_delivered(
+        mosquitto: Any, collector: Any, outbox_factory: Any) -> None:
+    broker = mosquitto()
+    sub = collector(broker, f"tessera/v1/{TENANT}/{BRANCH}/+/evt/#")
+    sub.wait_connected()
+    ob = outbox_factory("kiosk-1")
+    fill(ob, 3000)
+    link = DeviceLink.build(settings(broker, "kiosk-1"), outbox=ob, clock=SystemClock(),
+                            inflight=50)
+    link.start()
+    try:
+        sub.wait(lambda: len(sub.messages) >= 3000, 30, "3000 events")
+        seqs = [json.loads(m.payload)["seq"] for m in sub.messages]
+        assert seqs == sorted(seqs)  # one publisher, QoS1, one window: in order
+        assert sub.messages[0].topic == f"tessera/v1/{TENANT}/{BRANCH}/kiosk-1/evt/ticket.issued"
+        sub.wait(lambda: ob.pending_count() == 0, 10, "rows marked delivered")
+        assert_complete(sub.envelopes(), ob.all_events())
+    finally:
+        link.stop()
+
+
+def test_live_events_flow_while_a_backlog_drains(
+        mosquitto: Any, collector: Any, outbox_factory: Any) -> None:
+    broker = mosquitto()
+    sub = collector(broker)
+    sub.wait_connected()
+    ob = outbox_factory("engine")
+    fill(ob, 5000)
+    writer_ob = outbox_factory("engine")  # the writer's own connection, like the engine's
+    link = DeviceLink.build(settings(broker, "engine"), outbox=ob, clock=SystemClock())
+    link.start()
+    stop = threading.Event()
+
+    def live() -> None:
+        for i in range(200):
+            if stop.is_set():
+                return
+            writer_ob.append("ticket.called", {"live": i}, ts=datetime.now(UTC))
+            link.uplink.notify()
+            time.sleep(0.002)
+
+    t = threading.Thread(target=live)
+    t.start()
+    t.join(30)
+    try:
+        sub.wait(lambda: len(sub.envelopes()) >= 5200, 30, "backlog and live events")
+        types = [e["type"] for e in sub.envelopes()]
+        assert types.count("ticket.called") == 200
+        assert_complete(sub.envelopes(), ob.all_events())
+    finally:
+        stop.set()
+        link.stop()
+
+
+def test_nothing_is_published_while_disconnected_and_all_resent_after(
+        mosquitto: Any, collector: Any, outbox_factory: Any) -> None:
+    broker = mosquitto(persistence=True)
+    sub = collector(broker, session_expiry_s=600)
+    sub.wait_connected()
+    ob = outbox_factory("kiosk-1")
+    link = DeviceLink.build(settings(broker, "kiosk-1"), outbox=ob, clock=SystemClock())
+    link.start()
+    sub.wait(lambda: link.drainer.connected, 10, "drainer connected")
+    broker.stop()
+    sub.wait(lambda: not link.drainer.connected, 10, "drainer sees the outage")
+    sent = link.drainer.sent
+    fill(ob, 500)
+    link.uplink.notify()
+    time.sleep(0.5)
+    assert link.drainer.sent == sent  # paho's RAM is not the buffer: the DB is
+    assert ob.pending_count() == 500
+    broker.start()
+    try:
+        sub.wait(lambda: ob.pending_count() == 0, 30, "drained after the outage")
+        sub.wait(lambda: len({e["id"] for e in sub.envelopes()}) >= 500, 30, "all received")
+        assert_complete(sub.envelopes(), ob.all_events())
+    finally:
+        link.stop()
+
+
+def test_retention_prunes_delivered_by_age_and_count(outbox_factory: Any) -> None:
+    ob = outbox_factory("kiosk-1")
+    fill(ob, 100)
+    ob.mark_delivered(list(range(1, 61)))
+    r = Retention(ob, budget_bytes=1 << 30, clock=SystemClock(), keep_s=3600, keep_rows=20)
+    rep = r.run()
+    assert rep.pruned == 40  # 60 delivered, keep the newest 20
+    assert ob.pending_count() == 40  # undelivered untouched
+    rep = r.run(now=time.time() + 7200)  # everything delivered is now too old
+    assert rep.pruned == 20 and rep.dropped == 0
+    assert [e["seq"] for e in ob.all_events()] == list(range(61, 101))
+
+
+def test_over_budget_raises_a_fault_and_keeps_oldest_and_newest(outbox_factory: Any) -> None:
+    ob = outbox_factory("kiosk-1")
+    fill(ob, 400, pad=200)
+    used = Retention(ob, budget_bytes=1, clock=SystemClock()).undelivered_bytes()
+    budget = used // 2
+    r = Retention(ob, budget_bytes=budget, clock=SystemClock(), keep_oldest_fraction=0.25,
+                  target_fraction=0.8)
+    rep = r.run()
+    assert rep.dropped > 0 and rep.undelivered_bytes <= budget
+    events = ob.all_events()
+    seqs = [e["seq"] for e in events]
+    assert seqs[0] == 1 and 400 in seqs  # the oldest and the newest survive
+    fault = events[-1]
+    assert fault["type"] == "device.fault" and fault["data"]["kind"] == "outbox"
+    assert fault["data"]["first_dropped_seq"] == rep.first_dropped
+    kept = set(seqs)
+    assert not kept & set(range(rep.first_dropped, rep.last_dropped + 1))
+    assert len(kept & set(range(1, 401))) == 400 - rep.dropped  # nothing else went
+    ob.mark_delivered(seqs)
+    rep2 = r.run()
+    assert rep2.dropped == 0 and ob.all_events()[-1]["type"] == "device.recovered"
