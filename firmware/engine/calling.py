@@ -58,7 +58,7 @@ class CounterCommands(EngineCore):
 
     def _call(self, now: float, counter: str, staff: str, r: tuple[Any, ...],
               streak: int) -> Ticket:
-        row = self._set_state(r[0], "called", counter=counter, called_at=now, serving_at=None)
+        row = self._set_state(r, "called", counter=counter, called_at=now, serving_at=None)
         self.conn.execute("UPDATE counters SET current = ?, priority_streak = ? WHERE id = ?",
                           (r[0], streak, counter))
         self._emit("ticket.called", self._call_data(r, counter, staff, now))
@@ -92,18 +92,24 @@ class CounterCommands(EngineCore):
         return self._run(run)
 
     def _serve(self, now: float, counter: str, r: tuple[Any, ...]) -> tuple[Any, ...]:
-        row = self._set_state(r[0], "serving", serving_at=now)
+        row = self._set_state(r, "serving", serving_at=now)
+        self._emit_serving(r, counter)
+        return row
+
+    def _emit_serving(self, r: tuple[Any, ...], counter: str) -> None:
         self._emit("ticket.serving", {"ticket_id": r[0], "number": r[1], "service": r[2],
                                       "counter": counter})
-        return row
 
     def done(self, counter: str) -> Ticket:
         """Service finished (passing through ``serving`` if START was skipped); a routed
         ticket joins its next service, keeping its number."""
         def run(now: float) -> Ticket:
             c, r = self._active(counter)
-            if r[3] == "called":
-                self._serve(now, counter, r)
+            # called → serving → done/waiting is one UPDATE: the passage through serving
+            # is never visible outside this transaction, only its event is
+            served = {"serving_at": now} if r[3] == "called" else {}
+            if served:
+                self._emit_serving(r, counter)
             service_s = max(0.0, now - r[15])
             self.conn.execute("INSERT INTO service_times(service, seconds) VALUES (?, ?)",
                               (r[2], service_s))
@@ -113,10 +119,10 @@ class CounterCommands(EngineCore):
             route = json.loads(r[12]) if r[12] else []
             nxt = route[0] if route else None
             if nxt is None:
-                row = self._set_state(r[0], "done", ended_at=now)
+                row = self._set_state(r, "done", **served, ended_at=now)
             else:
                 qorder = self._next_qorder()
-                row = self._set_state(r[0], "waiting", service=nxt, queued_at=now, qorder=qorder,
+                row = self._set_state(r, "waiting", service=nxt, queued_at=now, qorder=qorder,
                                 route=json.dumps(route[1:]) if route[1:] else "",
                                 serving_at=None)
             self.conn.execute(
@@ -133,7 +139,7 @@ class CounterCommands(EngineCore):
         """The called customer did not come."""
         def run(now: float) -> Ticket:
             _, r = self._active(counter)
-            row = self._set_state(r[0], "no_show", ended_at=now)
+            row = self._set_state(r, "no_show", ended_at=now)
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
             if r[11] is not None:
                 self.conn.execute("UPDATE bookings SET state = 'no_show' WHERE code = ?",
@@ -162,7 +168,7 @@ class CounterCommands(EngineCore):
             else:
                 qorder = self._next_qorder()
                 queued_at = now
-            row = self._set_state(r[0], "waiting", service=svc.id, qorder=qorder,
+            row = self._set_state(r, "waiting", service=svc.id, qorder=qorder,
                                   queued_at=queued_at, serving_at=None)
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
             self._emit("ticket.transferred", {

@@ -34,6 +34,9 @@ CommitHook = Callable[[list[Envelope]], None]
 TICKET_COLS = ("id, number, service, state, priority, business_day, issued_at, people_ahead, "
                "est_wait_s, counter, recalls, appointment, route, qorder, queued_at, called_at, "
                "serving_at, slot, rank")
+_COL = {name: i for i, name in enumerate(TICKET_COLS.split(", "))}
+_REAL_COLS = frozenset({"issued_at", "queued_at", "called_at", "serving_at", "est_wait_s", "slot"})
+_UPDATE_SQL: dict[tuple[str, ...], str] = {}  # one stable statement per column set
 TRUST_CACHE_S = 60.0  # a positive NTP check stays valid this long (timedatectl is slow)
 CLOCK_SLACK_S = 2.0  # tolerated backwards step before the clock counts as untrusted
 
@@ -176,6 +179,13 @@ class EngineCore:
         t = self.clock.now() if now is None else _ts(now)
         return business_day(t, self._tz, self._rollover).isoformat()
 
+    def _day_of(self, now: float) -> str:
+        """``business_day(now)``, from the window the day roll checked when it covers ``now``."""
+        known = self._day
+        if known is not None and known[1] <= now < known[2]:
+            return known[0]
+        return self.business_day(now)
+
     def _roll_if_due(self, now: float) -> None:
         if self._day is not None and self._day[1] <= now < self._day[2]:
             return  # still inside the business day checked last time
@@ -215,7 +225,7 @@ class EngineCore:
             "AND state IN ('issued', 'waiting', 'called', 'serving') ORDER BY qorder",
             (day,)).fetchall()
         for r in rows:
-            self._set_state(r[0], "void", ended_at=self._now)
+            self._set_state(tuple(r), "void", ended_at=self._now)
             self._emit("ticket.void", {"ticket_id": r[0], "number": r[1], "service": r[2],
                                        "reason": "the business day ended"})
         self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
@@ -293,11 +303,21 @@ class EngineCore:
         with self._lock:
             return self._ticket(ticket_id)
 
-    def _set_state(self, ticket_id: str, state: str, **cols: Any) -> tuple[Any, ...]:
-        """Update the ticket; returns its new row (TICKET_COLS)."""
-        sets = ", ".join(["state = ?", *(f"{k} = ?" for k in cols)])
-        row = self.conn.execute(f"UPDATE tickets SET {sets} WHERE id = ? RETURNING {TICKET_COLS}",
-                                (state, *cols.values(), ticket_id)).fetchone()
+    def _set_state(self, r: tuple[Any, ...], state: str, **cols: Any) -> tuple[Any, ...]:
+        """Update ticket ``r`` (a TICKET_COLS row); returns its new row, built here rather
+        than read back (RETURNING costs as much again as the UPDATE)."""
+        names = tuple(cols)
+        sql = _UPDATE_SQL.get(names)
+        if sql is None:
+            sets = ", ".join(["state = ?", *(f"{k} = ?" for k in names)])
+            sql = _UPDATE_SQL.setdefault(names, f"UPDATE tickets SET {sets} WHERE id = ?")
+        self.conn.execute(sql, (state, *cols.values(), r[0]))
+        row = list(r)
+        row[3] = state
+        for k, v in cols.items():
+            i = _COL.get(k)
+            if i is not None:  # ended_at, origin, … are not part of the row
+                row[i] = float(v) if v is not None and k in _REAL_COLS else v
         return tuple(row)
 
     def _active(self, counter: str) -> tuple[tuple[str, str, str | None, int], tuple[Any, ...]]:

@@ -53,11 +53,19 @@ class ServiceHistory:
         self.default_s = default_s
         self.empirical = len(xs) >= MIN_SAMPLES
         self.samples = xs
-        self.prefix = [0.0, *itertools.accumulate(xs)]
+        self._prefix: list[float] | None = None
         n = len(xs)
+        total = math.fsum(xs)
         # shrink towards the configured default while there are few samples
-        self.mean = (self.prefix[-1] + default_s * MIN_SAMPLES) / (n + MIN_SAMPLES) if n < 50 \
-            else self.prefix[-1] / n
+        self.mean = (total + default_s * MIN_SAMPLES) / (n + MIN_SAMPLES) if n < 50 \
+            else total / n
+
+    @property
+    def prefix(self) -> list[float]:
+        """Prefix sums of ``samples``, built on first use (only busy counters need them)."""
+        if self._prefix is None:
+            self._prefix = [0.0, *itertools.accumulate(self.samples)]
+        return self._prefix
 
     def slots_busy(self, elapsed: float, t: float) -> float:
         """E[slots by t] of a counter busy for ``elapsed`` seconds."""

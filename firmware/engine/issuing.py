@@ -58,23 +58,29 @@ class IssuingCommands(EngineCore):
             raise E.PastClosing(
                 f"{svc.name(self.cfg.branch.languages[0])} closes at {close:%H:%M} and the "
                 f"expected wait ({est / 60:.0f} min) runs past it; please come back later.")
-        day = self.business_day(now)
+        day = self._day_of(now)
         seq, prefix = self._next_seq(day, svc)
         number = f"{prefix}{self._format_seq(svc, seq)}"
         tid = uuid7(int(now * 1000))
         qorder = self._next_qorder()
-        row = self.conn.execute(
+        route_json = json.dumps(list(route)) if route else ""
+        est = float(est)
+        slot = None if slot is None else float(slot)
+        self.conn.execute(
             "INSERT INTO tickets(id, business_day, service, origin, seq, number, state, "
             "priority, rank, issued_at, queued_at, qorder, appointment, slot, route, "
             "people_ahead, est_wait_s) VALUES "
-            f"(?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {TICKET_COLS}",
+            "(?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, day, svc.id, svc.id, seq, number, priority, rank, now, now, qorder, booking, slot,
-             json.dumps(list(route)) if route else "", ahead, est)).fetchone()
+             route_json, ahead, est))
+        # the row as TICKET_COLS would read it back (RETURNING would cost a second pass)
+        row = (tid, number, svc.id, "issued", priority, day, now, ahead, est, None, 0, booking,
+               route_json, qorder, now, None, None, slot, rank)
         self._emit("ticket.issued", {
             "ticket_id": tid, "number": number, "service": svc.id, "priority": priority,
             "people_ahead": ahead, "est_wait_s": round(est, 1), "business_day": day,
             "appointment": booking})
-        return self._as_ticket(tuple(row))
+        return self._as_ticket(row)
 
     def _next_seq(self, day: str, svc: Service) -> tuple[int, str]:
         if (day, svc.id) not in self._day_rows:  # a service added to the config mid-day
@@ -102,7 +108,7 @@ class IssuingCommands(EngineCore):
             if r[3] != "issued":
                 raise E.BadState(f"Ticket {r[1]} is {r[3].replace('_', '-')}, not awaiting "
                                  "print confirmation.")
-            row = self._set_state(ticket_id, "waiting")
+            row = self._set_state(r, "waiting")
             self._emit("ticket.printed", {"ticket_id": r[0], "number": r[1], "service": r[2]})
             return self._as_ticket(row)
         return self._run(run)
@@ -118,7 +124,7 @@ class IssuingCommands(EngineCore):
         return self._run(run)
 
     def _void(self, r: tuple[Any, ...], reason: str) -> tuple[Any, ...]:
-        row = self._set_state(r[0], "void", ended_at=self._now)
+        row = self._set_state(r, "void", ended_at=self._now)
         if r[11] is not None:  # a voided check-in can check in again
             self.conn.execute("UPDATE bookings SET state = 'booked', ticket_id = NULL "
                               "WHERE code = ?", (r[11],))

@@ -25,6 +25,10 @@ from tessera.outbox import connect
 # "TSQE" — marks the file as a Tessera queue-engine store.
 APPLICATION_ID = 0x54535145
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# A command touches ~10 pages (ticket row and its indexes, outbox row and its indexes);
+# each goes to the WAL whole before the commit's fsync. 1 KiB pages write ~3x fewer
+# bytes per commit than 4 KiB (less to flush, less flash wear). New stores only.
+PAGE_SIZE = 1024
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -148,7 +152,7 @@ def check_store(path: Path) -> int:
 def open_store(path: Path) -> sqlite3.Connection:
     """Check, then open (WAL, synchronous=FULL) and migrate the store at ``path``."""
     version = check_store(path)
-    conn = connect(path)
+    conn = connect(path, page_size=PAGE_SIZE if version == 0 else None)
     try:
         migrate(conn, version)
     except BaseException:
