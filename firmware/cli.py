@@ -18,6 +18,8 @@ from tessera._version import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "tessera.commands.config_cmd",
     "tessera.commands.bench_cmd",
+    "tessera.commands.run_cmd",
+    "tessera.commands.demo_cmd",
     "tessera.commands.broker_cmd",
     "tessera.commands.printer_cmd",
     "tessera.commands.board_cmd",

@@ -1,0 +1,65 @@
+"""``tessera run ROLE --config FILE [--sim]``: run the branch, or one role of it.
+
+``all`` runs every role in one process over the in-process bus; ``kiosk``,
+``counter``, ``display`` and ``engine`` run one role each, talking MQTT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROLES = ("all", "kiosk", "counter", "display", "engine")  # as tessera.wiring.ROLES
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the branch (all) or one role on this device")
+    p.add_argument("role", choices=ROLES, help="all, kiosk, counter, display or engine")
+    p.add_argument("--config", type=Path, required=True, help="branch config (TOML)")
+    p.add_argument("--sim", action="store_true",
+                   help="simulated hardware: mock GPIO pins, printer and board emulators "
+                        "on ptys (output under <storage.dir>/sim)")
+    p.add_argument("--device", default=None,
+                   help="counter: run only the panels wired to this device (Pi)")
+    p.add_argument("--tick-s", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tessera.clock import SystemClock
+    from tessera.config import load_config
+    from tessera.errors import ConfigError
+    from tessera.wiring import build_branch
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"tessera run: {e}")
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with ExitStack() as stack:
+        if args.sim:
+            from tessera.wiring import simulated_hardware
+
+            cfg = stack.enter_context(simulated_hardware(cfg, cfg.path(cfg.storage.dir) / "sim",
+                                                         roles=(args.role,)))
+        try:
+            branch = build_branch(cfg, SystemClock(), roles=(args.role,), sim=args.sim,
+                                  device=args.device)
+        except ConfigError as e:
+            print(f"tessera run: {e}")
+            return 2
+        stack.callback(branch.close)
+        print(f"tessera run {args.role}: ready", flush=True)
+        if args.ready_file is not None:
+            args.ready_file.write_text("ready\n")
+        while not stop.wait(args.tick_s):
+            branch.tick()
+    return 0

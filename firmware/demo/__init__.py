@@ -1,0 +1,1 @@
+"""``tessera demo``: a whole branch day on simulated hardware in virtual time."""

@@ -1,0 +1,97 @@
+"""Turn a real branch config into the demo's: emulated ports, output dir, fast buttons.
+
+- hardware ports → the emulators' ptys; storage → the output directory;
+  announcements → WAV files in ``<out>/wav``; the clock is trusted (virtual);
+- counters without a panel get a simulated one, each on its own simulated Pi
+  (``demo-<id>``), so every teller press still goes through GPIO;
+- GPIO debounce and hold are shortened: mock pins do not bounce, and the
+  simulated day must not wait 2 s of real time for every held key.
+
+    >>> demo = demo_config(cfg, out=Path("out"), printer_url=p.path, board_url=b.path)
+    >>> start = opening_time(demo, date(2026, 3, 2))
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import msgspec
+from tessera.config import BranchConfig, Counter, Panel, service_spans
+
+SIM_PANEL = {"next": 5, "recall": 6, "transfer": 13, "no_show": 19, "done": 26, "pause": 12}
+SIM_RATINGS = (20, 21, 16, 17, 22)
+SIM_RATING_LED = 23
+
+
+def _sim_panel(cfg: BranchConfig, c: Counter) -> Panel:
+    served = [cs.service for cs in c.services]
+    others = [s.id for s in cfg.services if s.id not in served[:1]][:3]
+    return Panel(**SIM_PANEL, ratings=SIM_RATINGS[: min(5, max(3, cfg.engine.rating_scale))],
+                 rating_led=SIM_RATING_LED, transfer_targets=tuple(others))
+
+
+def demo_config(cfg: BranchConfig, *, out: Path, printer_url: str, board_url: str,
+                broker: str = "", checkin: str = "", debounce_ms: float = 1.0,
+                hold_ms: float = 80.0, fast_buttons: bool = True) -> BranchConfig:
+    """The demo's copy of ``cfg`` (see module docstring).
+
+    ``fast_buttons=False`` keeps the configured debounce/hold (a person pressing).
+    """
+    rep = msgspec.structs.replace
+    gpio = rep(cfg.gpio, pin_factory="mock")
+    if fast_buttons:
+        gpio = rep(gpio, debounce_ms=debounce_ms, hold_ms=hold_ms, stuck_ms=60_000.0,
+                   repeat_ms=debounce_ms)
+    counters = tuple(
+        c if c.panel is not None else rep(c, panel=_sim_panel(cfg, c), device=f"demo-{c.id}")
+        for c in cfg.counters)
+    kiosk = rep(cfg.kiosk, checkin=checkin, printer=rep(cfg.kiosk.printer, url=printer_url))
+    return rep(
+        cfg,
+        counters=counters,
+        kiosk=kiosk,
+        storage=rep(cfg.storage, dir=str(out.resolve())),
+        clock=rep(cfg.clock, trust="always", allow_untrusted=True),
+        board=rep(cfg.board, url=board_url),
+        # virtual time outruns real synthesis at --speed max: keep every call's WAV
+        voice=rep(cfg.voice, output=f"dir:{(out / 'wav').resolve()}", max_age_s=86_400.0,
+                  quiet_hours=()),
+        gpio=gpio,
+        mqtt=rep(cfg.mqtt, url=broker),
+    )
+
+
+def first_weekday(after: date) -> date:
+    d = after
+    while d.weekday() >= 5:
+        d += timedelta(days=1)
+    return d
+
+
+def opening_time(cfg: BranchConfig, day: date) -> datetime:
+    """The branch's earliest opening on ``day`` (local), as aware UTC."""
+    starts = [span[0] for s in cfg.services for span in service_spans(s, day.weekday())]
+    opening = min(starts) if starts else time(9, 0)
+    return datetime.combine(day, opening, tzinfo=cfg.tz).astimezone(UTC)
+
+
+def closing_time(cfg: BranchConfig, day: date) -> datetime:
+    ends = [span[1] for s in cfg.services for span in service_spans(s, day.weekday())]
+    closing = max((e for e in ends if e != time(0, 0)), default=time(17, 0))
+    return datetime.combine(day, closing, tzinfo=cfg.tz).astimezone(UTC)
+
+
+def day_minutes(cfg: BranchConfig, day: date) -> float:
+    return (closing_time(cfg, day) - opening_time(cfg, day)).total_seconds() / 60.0
+
+
+def default_customers(cfg: BranchConfig, minutes: float) -> int:
+    """About 80% of what the counters can serve in ``minutes`` (a busy, stable day)."""
+    per_hour = 0.0
+    for c in cfg.counters:
+        total = sum(cs.weight for cs in c.services)
+        mean = sum(cfg.service(cs.service).default_service_s * cs.weight
+                   for cs in c.services) / total
+        per_hour += 3600.0 / (mean + 60.0)  # + walk-up and call gaps
+    return max(1, int(0.8 * per_hour * minutes / 60.0))

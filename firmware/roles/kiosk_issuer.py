@@ -1,0 +1,77 @@
+"""Adapter: the printing part's ``TicketIssuer`` as the kiosk's ``Issuer`` port.
+
+Adds what the kiosk needs on top of the issuance path: check-in (the engine's
+``check_in`` reserves the number, then the same print → confirm/void path),
+the printer state for the LEDs, and the buzzer (the ESC/POS driver has no
+buzzer command yet, so ``beep`` is a logged no-op).
+
+    >>> issuer = KioskIssuer(issuer_from_config(cfg, engine), engine)
+    >>> issuer.check_in("BK-1234").number
+    'A014'
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_STATE = {"online": "ok", "near_end": "near_end", "paper_out": "out",
+          "cover_open": "cover_open", "offline": "offline", "unknown": "unknown"}
+
+
+class _CheckedIn:
+    """An engine whose ``issue`` hands back an already checked-in appointment ticket."""
+
+    def __init__(self, engine: Any, code: str) -> None:
+        self._engine, self._code = engine, code
+
+    def issue(self, service: str, *, priority: str | None = None) -> Any:
+        return self._engine.check_in(self._code)
+
+    def confirm_printed(self, ticket_id: str) -> Any:
+        return self._engine.confirm_printed(ticket_id)
+
+    def void(self, ticket_id: str, reason: str) -> Any:
+        return self._engine.void(ticket_id, reason)
+
+
+class KioskIssuer:
+    """``tessera.roles.kiosk.Issuer`` over ``tessera.printing.issuer.TicketIssuer``."""
+
+    def __init__(self, issuer: Any, engine: Any) -> None:
+        self.issuer = issuer
+        self.engine = engine
+        self._lock = threading.Lock()
+        self.beeps = 0
+
+    def issue(self, service: str, priority: str | None = None) -> Any:
+        with self._lock:
+            return self.issuer.issue(service, priority)
+
+    def check_in(self, code: str) -> Any:
+        with self._lock:
+            self.issuer.engine = _CheckedIn(self.engine, code)
+            try:
+                return self.issuer.issue("", None)
+            finally:
+                self.issuer.engine = self.engine
+
+    def printer_state(self) -> str:
+        state = self.issuer.state
+        if state is None:
+            with self._lock:
+                state = self.issuer.check().state
+        return _STATE.get(str(state), "unknown")
+
+    def refresh(self) -> str:
+        with self._lock:
+            self.issuer.check()
+        return self.printer_state()
+
+    def beep(self) -> None:
+        # TODO(printing): ESC/POS buzzer (ESC ( A / ESC B) once the driver exposes it
+        self.beeps += 1
+        log.info("kiosk: ticket refused (buzzer not supported by the printer driver)")

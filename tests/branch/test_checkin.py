@@ -1,0 +1,35 @@
+"""Appointment check-in: a booking code typed by the scanner into the kiosk's input prints
+the appointment's ticket; an unknown code is refused with a buzz and prints nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from tessera.config import load_config
+from tessera.demo.rig import sim_rig
+
+
+@pytest.mark.timeout(120)
+def test_scanned_booking_code_prints_the_appointment(tmp_path: Path,
+                                                     bank_config_path: Path) -> None:
+    with sim_rig(load_config(bank_config_path), tmp_path, voice=False) as rig:
+        kiosk = rig.branch.kiosk
+        assert kiosk is not None
+        rig.clock.advance(3600)  # 10:00
+        rig.branch.engine.book("BK-7731", "loans", rig.clock.now() + timedelta(minutes=10))
+
+        assert rig.scan("BK-7731")
+        assert kiosk.last is not None and kiosk.last.ok, kiosk.last
+        assert rig.printer.wait_tickets(1)
+        assert kiosk.last.ticket.appointment == "BK-7731"
+        assert kiosk.last.number in rig.printer.tickets[0].record["text"]
+
+        beeps = kiosk.issuer.beeps  # type: ignore[attr-defined]
+        assert rig.scan("NOPE-0000")
+        assert kiosk.last.code == "unknown-booking"
+        assert kiosk.issuer.beeps == beeps + 1  # type: ignore[attr-defined]
+        assert rig.scan("BK-7731")  # a second scan of the same code
+        assert kiosk.last.code == "bad-state"
+        assert len(rig.printer.tickets) == 1
