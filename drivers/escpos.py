@@ -36,6 +36,10 @@ USB_BYTES_PER_S = 1_000_000.0  # USB 1.1 full-speed bulk, what thermal printers 
 NET_BYTES_PER_S = 10_000_000.0
 
 
+# one short beep: ESC B 1 beep x 2 (100 ms); ESC p pin 2, 100 ms on, 200 ms off
+BUZZER_COMMANDS = {"esc-b": b"\x1bB\x01\x02", "drawer-pulse": b"\x1bp\x00\x32\x64"}
+
+
 class PrinterLinkError(DeviceError):
     """The link to the printer failed (unplugged, re-enumerated, network gone)."""
 
@@ -105,6 +109,8 @@ class PrinterPort(Protocol):
     """What the firmware needs from a ticket printer."""
 
     profile: PrinterProfile
+
+    def beep(self) -> bool: ...
 
     def status(self, wait_s: float = 0.0) -> PrinterStatus: ...
 
@@ -297,6 +303,19 @@ class EscposPrinter:
             except Exception as e:  # serial, socket and usb errors alike
                 self._drop_link(e)
                 raise PrinterLinkError(f"printer link {self.url} failed mid-job: {e}") from e
+
+    def beep(self) -> bool:
+        """One short beep to say "no ticket"; False when the model has no buzzer.
+
+        Built-in buzzers take ``ESC B n t`` (n beeps of t x 50 ms); Epson TM models
+        drive an optional buzzer on the drawer-kick port with ``ESC p m t1 t2``
+        (pulse on pin 2 for t1 x 2 ms). PrinterLinkError when the link fails.
+        """
+        cmd = BUZZER_COMMANDS.get(self.profile.buzzer or "")
+        if cmd is None:
+            return False
+        self.send(cmd)
+        return True
 
     def status(self, wait_s: float = 0.0) -> PrinterStatus:
         """Query DLE EOT 1..4. ``wait_s`` extends the first wait (a job still in transfer)."""

@@ -32,6 +32,10 @@ class PrinterProfile:
     baudrate: int
     speed_mm_s: float
     paper_mm: int
+    # how the printer beeps: "esc-b" = built-in buzzer (ESC B n t, Xprinter-class),
+    # "drawer-pulse" = an external buzzer on the drawer-kick port (ESC p, Epson TM),
+    # None = no buzzer
+    buzzer: str | None = None
 
     def print_time_s(self, length_dots: int) -> float:
         """Seconds the mechanism needs to print ``length_dots`` of paper and cut it."""
@@ -42,15 +46,15 @@ PROFILES: dict[str, PrinterProfile] = {
     p.name: p
     for p in (
         PrinterProfile("TM-T20II", "TM-T20II", 576, cjk_font=False, native_qr=True,
-                       baudrate=38400, speed_mm_s=200.0, paper_mm=80),
+                       baudrate=38400, speed_mm_s=200.0, paper_mm=80, buzzer="drawer-pulse"),
         PrinterProfile("TM-T88V", "TM-T88V", 512, cjk_font=False, native_qr=True,
-                       baudrate=38400, speed_mm_s=300.0, paper_mm=80),
+                       baudrate=38400, speed_mm_s=300.0, paper_mm=80, buzzer="drawer-pulse"),
         # cheap 58 mm printers: no native QR in their firmware, slow head
         PrinterProfile("PT-210", "POS-5890", 384, cjk_font=False, native_qr=False,
                        baudrate=9600, speed_mm_s=60.0, paper_mm=58),
         # Xprinter-class 80 mm printers sold in China: GB18030 ROM font (FS &)
         PrinterProfile("XP-80C-CN", "TM-T20II", 576, cjk_font=True, native_qr=True,
-                       baudrate=115200, speed_mm_s=200.0, paper_mm=80),
+                       baudrate=115200, speed_mm_s=200.0, paper_mm=80, buzzer="esc-b"),
     )
 }
 

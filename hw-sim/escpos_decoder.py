@@ -96,6 +96,7 @@ class EscPosDecoder:
         self.width = width_dots
         self.on_status = on_status or (lambda n: None)
         self._buf = bytearray()
+        self.beeps = 0  # buzzer commands heard (ESC B beeps, ESC p pulses)
         self._reset_page()
         self.style = _Style()
 
@@ -200,6 +201,13 @@ class EscPosDecoder:
                 self._flush_line()
                 self.elements.append(_Element("feed", n))
             return 3
+        if cmd == 0x42:  # ESC B n t: built-in buzzer, n beeps
+            self.beeps += self._need(pos, 4)[2]
+            return 4
+        if cmd == 0x70:  # ESC p m t1 t2: drawer-kick pulse (an external buzzer)
+            self._need(pos, 5)
+            self.beeps += 1
+            return 5
         if cmd in _ESC_SKIP:
             self._need(pos, 2 + _ESC_SKIP[cmd])
             return 2 + _ESC_SKIP[cmd]

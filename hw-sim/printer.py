@@ -117,6 +117,11 @@ class PrinterEmulator:
         self._open_pty()
         return self.path
 
+    @property
+    def beeps(self) -> int:
+        """Buzzer beeps heard since the last (re)connect."""
+        return self._decoder.beeps
+
     def wait_tickets(self, n: int, timeout: float = 10.0) -> bool:
         """Block until ``n`` tickets were cut (or the timeout passes)."""
         deadline = time.monotonic() + timeout

@@ -2,8 +2,8 @@
 
 Adds what the kiosk needs on top of the issuance path: check-in (the engine's
 ``check_in`` reserves the number, then the same print → confirm/void path),
-the printer state for the LEDs, and the buzzer (the ESC/POS driver has no
-buzzer command yet, so ``beep`` is a logged no-op).
+the printer state for the LEDs, and the printer's buzzer (a logged no-op on a
+model without one).
 
     >>> issuer = KioskIssuer(issuer_from_config(cfg, engine), engine)
     >>> issuer.check_in("BK-1234").number
@@ -72,6 +72,9 @@ class KioskIssuer:
         return self.printer_state()
 
     def beep(self) -> None:
-        # TODO(printing): ESC/POS buzzer (ESC ( A / ESC B) once the driver exposes it
         self.beeps += 1
-        log.info("kiosk: ticket refused (buzzer not supported by the printer driver)")
+        printer = getattr(self.issuer, "printer", None)
+        beep = getattr(printer, "beep", None)
+        with self._lock:
+            if beep is None or not beep():
+                log.info("kiosk: ticket refused (this printer model has no buzzer)")

@@ -3,6 +3,7 @@ the appointment's ticket; an unknown code is refused with a buzz and prints noth
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,11 @@ def test_scanned_booking_code_prints_the_appointment(tmp_path: Path,
         assert rig.scan("NOPE-0000")
         assert kiosk.last.code == "unknown-booking"
         assert kiosk.issuer.beeps == beeps + 1  # type: ignore[attr-defined]
+        # the bank's TM-T20II beeps through its drawer-kick port: the emulator hears it
+        deadline = time.monotonic() + 5
+        while rig.printer.beeps < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rig.printer.beeps == 1
         assert rig.scan("BK-7731")  # a second scan of the same code
         assert kiosk.last.code == "bad-state"
         assert len(rig.printer.tickets) == 1

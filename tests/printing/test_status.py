@@ -131,3 +131,37 @@ def test_network_printer_on_loopback() -> None:
         thread.join(timeout=5)
         server.close()
     assert printed == [["over tcp"]]
+
+
+@pytest.mark.parametrize(("profile", "expected"), [
+    ("XP-80C-CN", bytes([0x1B, 0x42, 1, 2])),  # ESC B: 1 beep of 2 x 50 ms
+    ("TM-T20II", bytes([0x1B, 0x70, 0, 50, 100])),  # ESC p: pin 2, 100 ms on, 200 ms off
+])
+def test_beep_sends_the_models_buzzer_command(profile: str, expected: bytes) -> None:
+    # loop:// hands back exactly what the driver wrote
+    printer = EscposPrinter("loop://", get_profile(profile), status_timeout_ms=50)
+    try:
+        assert printer.beep() is True
+        link = printer._require_link()
+        got = bytes(b for _ in range(len(expected)) if (b := link.read_byte(0.5)) is not None)
+        assert got == expected
+    finally:
+        printer.close()
+
+
+def test_beep_on_a_model_without_buzzer_sends_nothing() -> None:
+    printer = EscposPrinter("loop://", get_profile("PT-210"), status_timeout_ms=50)
+    try:
+        assert printer.beep() is False
+        assert printer._link is None  # nothing was even opened
+    finally:
+        printer.close()
+
+
+def test_emulator_counts_beeps() -> None:
+    from tessera.sim.escpos_decoder import EscPosDecoder
+
+    dec = EscPosDecoder(576)
+    dec.feed(bytes([0x1B, 0x42, 3, 1]) + bytes([0x1B, 0x70, 0, 50, 100]) + b"\x1b@")
+    assert dec.beeps == 4
+    assert dec.stats["unknown"] == []
