@@ -227,6 +227,9 @@ class MqttSection(_Section, frozen=True):
     command_max_age_s: float = 30.0
     delivered_keep_s: float = 604800.0
     delivered_keep_rows: int = 200000
+    # re-send events acked this long before an unexpected drop: mosquitto PUBACKs
+    # before saving (autosave 30 s in the generated config), see docs/mqtt.md
+    redeliver_window_s: float = 40.0
     # broker side (tessera broker config): device name -> roles it hosts
     # (engine, kiosk, counter, display, monitor); {} = derived from the config
     devices: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)

@@ -35,6 +35,11 @@ from tessera.mqtt.command_schema import ROLE_COMMANDS
 from tessera.mqtt.credentials import load_credentials
 
 ROLES = tuple(ROLE_COMMANDS)
+# mosquitto saves its store every AUTOSAVE_INTERVAL_S but PUBACKs at once: a broker
+# crash can lose up to that much acknowledged traffic, which the devices re-send
+# (mqtt.redeliver_window_s, tessera.mqtt.drainer). Saving on every change instead
+# would rewrite the whole store per message on the Pi's SD card.
+AUTOSAVE_INTERVAL_S = 30
 
 
 def config_errors(cfg: BranchConfig) -> list[str]:
@@ -58,6 +63,10 @@ def config_errors(cfg: BranchConfig) -> list[str]:
             errs.append(f"mqtt.{field}: {cfg.path(v)} does not exist")
     if bool(m.tls_cert_file) != bool(m.tls_key_file):
         errs.append("mqtt.tls_cert_file: set both tls_cert_file and tls_key_file, or neither")
+    if m.redeliver_window_s < AUTOSAVE_INTERVAL_S + 5:
+        errs.append(f"mqtt.redeliver_window_s: {m.redeliver_window_s} must be at least "
+                    f"{AUTOSAVE_INTERVAL_S + 5} (the broker saves every {AUTOSAVE_INTERVAL_S} s "
+                    "and acknowledges before saving; a shorter window can lose events)")
     if m.outbox_budget_mb <= 0:
         errs.append("mqtt.outbox_budget_mb: must be positive")
     if m.hq is not None:
@@ -121,7 +130,9 @@ def conf_text(cfg: BranchConfig, out_dir: Path) -> str:
         f"acl_file {out_dir / 'acl'}",
         "persistence true",
         f"persistence_location {m.persistence_dir.rstrip('/')}/",
-        "autosave_interval 30",
+        # saves every N s, after the PUBACKs: devices re-send what a crash may have
+        # lost (mqtt.redeliver_window_s must be longer, checked in config_errors)
+        f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         "set_tcp_nodelay true",  # paho clients set it too: both ends, or Nagle adds 40 ms
         f"message_size_limit {m.message_size_limit}",
         "max_inflight_messages 200",

@@ -8,8 +8,20 @@ so nothing depends on what paho kept in memory. Rows appended while a backlog
 drains are picked up by the same cursor: live events keep flowing behind the
 backlog, in order, without stopping the writers.
 
+Durability window: mosquitto sends the PUBACK before it has saved the message
+to its persistence file (it saves every ``autosave_interval``), so a broker
+SIGKILL or power cut can lose messages we already marked delivered. When the
+connection drops unexpectedly (any ``Disconnected`` the drainer sees: a clean
+stop by us never reaches it) every row acknowledged within
+``redeliver_window_s`` before the drop is marked undelivered again, and the
+normal drain re-sends it, in ``seq`` order, ahead of newer rows. A CONNACK
+without our session (the broker lost its state, or the device restarted while
+the broker was down) re-opens the window before the newest delivered row.
+Re-opening is a DB update, so it survives a device crash too. Consumers dedupe
+by ``id``: the cost is duplicates, never a loss.
+
     >>> d = Drainer(port, outbox, topics, inflight=100)
-    >>> d.on_connected(); d.pump()          # called by the Uplink loop
+    >>> d.on_connected(session_present=True); d.pump()   # called by the Uplink loop
     >>> d.on_puback(PubAck(mid=1)); d.flush()
 
 Use a connection of its own (``Outbox.open(path, ...)``) for the drainer, not
@@ -19,6 +31,8 @@ the engine's: the engine holds its connection inside its transactions.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from tessera.drivers.mqtt_client import MqttPort, PubAck
 from tessera.mqtt.topics import Topics
@@ -27,17 +41,26 @@ from tessera.outbox import Outbox
 log = logging.getLogger(__name__)
 
 INFLIGHT_RANGE = (1, 1000)
+# The generated broker config saves every 30 s (tessera.mqtt.broker.AUTOSAVE_INTERVAL_S);
+# 10 s more covers a slow save on an SD card. Same default as mqtt.redeliver_window_s.
+REDELIVER_WINDOW_S = 40.0
 
 
 class Drainer:
     """Outbox → MQTT QoS1, in ``seq`` order, bounded in flight, acked from PUBACKs."""
 
     def __init__(self, port: MqttPort, outbox: Outbox, topics: Topics, *,
-                 inflight: int = 100) -> None:
+                 inflight: int = 100, redeliver_window_s: float = REDELIVER_WINDOW_S,
+                 wall: Callable[[], float] = time.time) -> None:
         if not INFLIGHT_RANGE[0] <= inflight <= INFLIGHT_RANGE[1]:
             raise ValueError(f"inflight {inflight} must be within {INFLIGHT_RANGE}")
+        if redeliver_window_s < 0:
+            raise ValueError(f"redeliver_window_s {redeliver_window_s} must be >= 0")
         self.port, self.outbox, self.topics = port, outbox, topics
         self.inflight_cap = inflight
+        self.redeliver_window_s = redeliver_window_s
+        self._wall = wall  # the clock of delivered_at (Outbox.mark_delivered: time.time)
+        self.reopened = 0  # rows re-opened by the durability window, for logs and tests
         self.connected = False
         self._inflight: dict[int, int] = {}  # mid -> seq
         self._after = 0  # highest seq handed to paho on this connection
@@ -49,17 +72,40 @@ class Drainer:
     def in_flight(self) -> int:
         return len(self._inflight)
 
-    def on_connected(self) -> None:
+    def on_connected(self, session_present: bool = True) -> None:
         self.flush()
+        if not session_present:
+            # The broker has no session of ours: it lost its state (restart without
+            # a save) or never had it. Whatever it acked last may be gone with it.
+            self._reopen_before(self._newest_delivered())
         self.connected = True
         self._inflight.clear()
         self._after = 0  # resend everything still undelivered, from the DB
 
     def on_disconnected(self) -> None:
+        """The connection dropped (never called for our own clean stop)."""
         self.flush()
+        self._reopen_before(self._wall())
         self.connected = False
         self._inflight.clear()
         self._after = 0
+
+    def _reopen_before(self, until: float | None) -> None:
+        """Mark rows acked within the window before ``until`` undelivered again."""
+        if until is None or self.redeliver_window_s <= 0:
+            return
+        with self.outbox.transaction() as c:
+            n = c.execute("UPDATE outbox SET delivered_at = NULL WHERE delivered_at >= ?",
+                          (until - self.redeliver_window_s,)).rowcount
+        if n:
+            self.reopened += n
+            log.info("outbox: re-sending %d events acked within %.0f s before the drop "
+                     "(the broker may not have saved them)", n, self.redeliver_window_s)
+
+    def _newest_delivered(self) -> float | None:
+        with self.outbox._lock:
+            (t,) = self.outbox.conn.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
+        return None if t is None else float(t)
 
     def on_puback(self, ev: PubAck) -> None:
         seq = self._inflight.pop(ev.mid, None)

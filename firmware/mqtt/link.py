@@ -22,7 +22,7 @@ from tessera.config import BranchConfig
 from tessera.drivers.mqtt_client import MqttPort, MqttSettings, PahoClient
 from tessera.errors import ConfigError
 from tessera.mqtt.credentials import load_credentials
-from tessera.mqtt.drainer import Drainer
+from tessera.mqtt.drainer import REDELIVER_WINDOW_S, Drainer
 from tessera.mqtt.presence import Presence
 from tessera.mqtt.retention import Retention
 from tessera.mqtt.topics import Topics
@@ -66,7 +66,8 @@ class DeviceLink:
               meta: dict[str, Any] | None = None, inflight: int = 100,
               budget_bytes: int = 256 << 20, port: MqttPort | None = None,
               engine_device: str = "engine", keep_s: float = 7 * 86400,
-              keep_rows: int = 200_000) -> DeviceLink:
+              keep_rows: int = 200_000,
+              redeliver_window_s: float = REDELIVER_WINDOW_S) -> DeviceLink:
         from tessera.mqtt.uplink import Uplink
 
         topics = Topics(outbox.tenant, outbox.branch, outbox.device, engine=engine_device)
@@ -76,9 +77,10 @@ class DeviceLink:
             port = PahoClient(dataclasses.replace(settings, will=presence.will,
                                                   max_inflight=max(settings.max_inflight,
                                                                    inflight + 20)))
-        drainer = Drainer(port, outbox, topics, inflight=inflight)
+        drainer = Drainer(port, outbox, topics, inflight=inflight,
+                          redeliver_window_s=redeliver_window_s)
         retention = Retention(outbox, budget_bytes=budget_bytes, clock=clock, keep_s=keep_s,
-                              keep_rows=keep_rows)
+                              keep_rows=keep_rows, redeliver_window_s=redeliver_window_s)
         uplink = Uplink(port, drainer=drainer, presence=presence, retention=retention)
         return cls(port, uplink, drainer, presence, topics)
 
@@ -93,7 +95,8 @@ class DeviceLink:
                          meta=meta, inflight=cfg.mqtt.inflight,
                          budget_bytes=int(cfg.mqtt.outbox_budget_mb * (1 << 20)),
                          engine_device=cfg.mqtt.device, keep_s=cfg.mqtt.delivered_keep_s,
-                         keep_rows=cfg.mqtt.delivered_keep_rows)
+                         keep_rows=cfg.mqtt.delivered_keep_rows,
+                         redeliver_window_s=cfg.mqtt.redeliver_window_s)
 
     @classmethod
     def for_engine(cls, cfg: BranchConfig, engine: Any, *, clock: Clock, db_path: Path,

@@ -71,7 +71,11 @@ class LocalBroker:
             lines += [
                 "persistence true",
                 f"persistence_location {self.workdir}/",
-                # save after every change: a SIGKILL loses at most the last one
+                # Save after every change (the shipped config saves every 30 s:
+                # tessera.mqtt.broker.AUTOSAVE_INTERVAL_S), so test subscribers'
+                # sessions survive a SIGKILL at once. Still after the PUBACK: a
+                # SIGKILL can lose the last acked messages, which the drainer's
+                # durability window (mqtt.redeliver_window_s) re-sends.
                 "autosave_on_changes true",
                 "autosave_interval 1",
             ]

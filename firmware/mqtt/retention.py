@@ -1,7 +1,9 @@
 """Outbox retention: prune delivered rows, police the undelivered disk budget.
 
 Delivered rows are deleted when older than ``keep_s`` or beyond the newest
-``keep_rows``. Undelivered rows are never pruned silently: when their bytes
+``keep_rows``, but never while they are inside the drainer's durability window
+(``redeliver_window_s``): a broker crash may still make them due again.
+Undelivered rows are never pruned silently: when their bytes
 exceed ``budget_bytes`` the device appends a ``device.fault`` event (``kind``
 ``outbox``) saying exactly which ``seq`` range it dropped, and drops per this
 policy:
@@ -26,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 from tessera.clock import Clock
+from tessera.mqtt.drainer import REDELIVER_WINDOW_S
 from tessera.outbox import Outbox
 
 
@@ -43,8 +46,10 @@ class Retention:
 
     def __init__(self, outbox: Outbox, *, budget_bytes: int, clock: Clock,
                  keep_s: float = 7 * 86400, keep_rows: int = 200_000,
-                 keep_oldest_fraction: float = 0.25, target_fraction: float = 0.8) -> None:
+                 keep_oldest_fraction: float = 0.25, target_fraction: float = 0.8,
+                 redeliver_window_s: float = REDELIVER_WINDOW_S) -> None:
         self.outbox, self.clock = outbox, clock
+        self.redeliver_window_s = redeliver_window_s
         self.budget_bytes, self.keep_s, self.keep_rows = budget_bytes, keep_s, keep_rows
         self.keep_oldest_fraction, self.target_fraction = keep_oldest_fraction, target_fraction
         self.faulted = False
@@ -73,14 +78,16 @@ class Retention:
         return RetentionReport(pruned, dropped, first, last, used)
 
     def prune_delivered(self, now: float) -> int:
+        # rows acked inside the durability window may be re-sent after a broker crash
+        safe = now - self.redeliver_window_s
         with self.outbox.transaction() as c:
             n = c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?",
-                          (now - self.keep_s,)).rowcount
+                          (min(now - self.keep_s, safe),)).rowcount
             row = c.execute("SELECT seq FROM outbox WHERE delivered_at IS NOT NULL "
                             "ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.keep_rows,)).fetchone()
             if row is not None:
-                n += c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ?",
-                               (row[0],)).rowcount
+                n += c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ? "
+                               "AND delivered_at < ?", (row[0], safe)).rowcount
         return int(n)
 
     def undelivered_bytes(self) -> int:

@@ -109,7 +109,7 @@ class Uplink:
                 if self.presence is not None:
                     self.presence.on_connected()
                 if self.drainer is not None:
-                    self.drainer.on_connected()
+                    self.drainer.on_connected(ev.session_present)
             elif isinstance(ev, Disconnected):
                 if self.presence is not None:
                     self.presence.on_disconnected()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,29 +75,36 @@ def test_domain_refusal_is_rejected_with_the_engine_code(served: Any) -> None:
     assert (r["status"], r["code"]) == ("rejected", "counter-closed")
 
 
-BAD = [
-    ("malformed", "issue-ticket", b"{not json", "malformed"),
-    ("not an object", "issue-ticket", b"[1,2]", "invalid"),
-    ("missing id", "issue-ticket", {"issued_at": "2026-01-01T00:00:00Z", "args": {}}, "invalid"),
-    ("extra top field", "issue-ticket", {**_req({"service": "cash"}), "x": 1}, "invalid"),
-    ("missing arg", "call-next", _req({}), "invalid"),
-    ("extra arg", "issue-ticket", _req({"service": "cash", "colour": "red"}), "invalid"),
-    ("mistyped arg", "rate", _req({"counter": "c1", "score": "five"}), "invalid"),
-    ("bad timestamp", "issue-ticket", {**_req({"service": "cash"}), "issued_at": "noon"},
+# Each payload is built when its test runs, not at collection: stamped at
+# import, a request is already older than command_max_age_s when a long suite
+# reaches it and comes back "expired" instead of the code under test.
+BAD: list[tuple[str, str, Callable[[], bytes | dict[str, Any]], str]] = [
+    ("malformed", "issue-ticket", lambda: b"{not json", "malformed"),
+    ("not an object", "issue-ticket", lambda: b"[1,2]", "invalid"),
+    ("missing id", "issue-ticket",
+     lambda: {"issued_at": rfc3339(datetime.now(UTC)), "args": {}}, "invalid"),
+    ("extra top field", "issue-ticket", lambda: {**_req({"service": "cash"}), "x": 1},
      "invalid"),
-    ("expired", "issue-ticket", _req({"service": "cash"}, age_s=3600), "expired"),
-    ("unknown command", "explode", _req({}), "unknown-command"),
-    ("oversized", "issue-ticket", _req({"service": "cash", "priority": "x" * 5000}),
+    ("missing arg", "call-next", lambda: _req({}), "invalid"),
+    ("extra arg", "issue-ticket", lambda: _req({"service": "cash", "colour": "red"}),
+     "invalid"),
+    ("mistyped arg", "rate", lambda: _req({"counter": "c1", "score": "five"}), "invalid"),
+    ("bad timestamp", "issue-ticket",
+     lambda: {**_req({"service": "cash"}), "issued_at": "noon"}, "invalid"),
+    ("expired", "issue-ticket", lambda: _req({"service": "cash"}, age_s=3600), "expired"),
+    ("unknown command", "explode", lambda: _req({}), "unknown-command"),
+    ("oversized", "issue-ticket", lambda: _req({"service": "cash", "priority": "x" * 5000}),
      "too-large"),
 ]
 
 
-@pytest.mark.parametrize(("case", "name", "payload", "code"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("case", "name", "make", "code"), BAD, ids=[b[0] for b in BAD])
 def test_bad_requests_get_their_code_and_change_nothing(
-        served: Any, case: str, name: str, payload: Any, code: str) -> None:
+        served: Any, case: str, name: str, make: Callable[[], bytes | dict[str, Any]],
+        code: str) -> None:
     request, engine, _ = served
     before = engine.outbox.last_seq()
-    r = request(name, payload)
+    r = request(name, make())
     assert r["status"] == "rejected" and r["code"] == code, r
     assert r["detail"]
     assert engine.outbox.last_seq() == before  # no event: nothing changed
