@@ -304,12 +304,37 @@ def build_display(branch: Branch, emit: Callable[[str, dict[str, Any]], None] | 
         branch.closers.append(link.close)
     announcer = build_announcer(cfg, clock, emit) if cfg.voice.enabled else None
     engine = branch.engine
-    role = DisplayRole(cfg, clock=clock, link=link, announcer=announcer,
-                       snapshot=getattr(engine, "snapshot", None))  # remote: none yet
+    snapshot = getattr(engine, "snapshot", None)  # in-process, or the `snapshot` command
+    role = DisplayRole(cfg, clock=clock, link=link, announcer=announcer, snapshot=snapshot)
     role.start()
     branch.closers.append(role.stop)
     branch.bus.subscribe(role.on_event)
+    if snapshot is not None and not role.rebuilt:
+        _rebuild_when_reachable(branch, role, snapshot)
     return role
+
+
+def _rebuild_when_reachable(branch: Branch, role: Any,
+                            snapshot: Callable[[], dict[str, Any]]) -> None:
+    """A display that started while the engine was unreachable rebuilds its boards as
+    soon as the engine answers (bounded backoff; stops with the branch)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        delay = 1.0
+        for _ in range(200):  # ~3 h at the 60 s cap, then the next restart tries again
+            if stop.wait(delay):
+                return
+            try:
+                role.rebuild(snapshot())
+                log.info("display: boards rebuilt from the engine")
+                return
+            except Exception as e:
+                log.warning("display: engine snapshot not available yet (%s)", e)
+                delay = min(delay * 2, 60.0)
+
+    threading.Thread(target=run, name="display-rebuild", daemon=True).start()
+    branch.closers.append(stop.set)
 
 
 def build_announcer(cfg: BranchConfig, clock: Clock,

@@ -45,6 +45,7 @@ class DisplayRole:
                  tick_s: float = 0.1) -> None:
         self.cfg, self.clock, self.link, self.announcer = cfg, clock, link, announcer
         self._snapshot = snapshot
+        self.rebuilt = False  # True once the boards were rebuilt from an engine snapshot
         self._tick_s = tick_s
         self.hall = HallContent(cfg.board.history, cfg.board.highlight_s)
         self.counters = {c.id: CounterContent() for c in cfg.counters}
@@ -66,6 +67,7 @@ class DisplayRole:
         if self._snapshot is not None:
             try:
                 self.rebuild(self._snapshot(), push=False)
+                self.rebuilt = True
             except Exception:  # engine not reachable yet: the caller rebuilds later
                 log.exception("display: no engine snapshot at start; call rebuild() when "
                               "the engine is reachable")

@@ -81,6 +81,10 @@ class RateArgs(_Strict):
     score: int
 
 
+class SnapshotArgs(_Strict):
+    """``snapshot`` takes no arguments: it reads the engine's live state."""
+
+
 ARGS: dict[str, type[_Strict]] = {
     "issue-ticket": IssueArgs,
     "confirm-printed": TicketArgs,
@@ -97,14 +101,16 @@ ARGS: dict[str, type[_Strict]] = {
     "open-counter": OpenCounterArgs,
     "close-counter": CounterArgs,
     "rate": RateArgs,
+    # read-only: a display or counter on its own Pi rebuilds its boards from it
+    "snapshot": SnapshotArgs,
 }
 
 # Which commands each role may send (the broker ACL and the engine both use it).
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "kiosk": ("issue-ticket", "confirm-printed", "void-ticket", "check-in"),
     "counter": ("call-next", "call-specific", "recall", "transfer", "no-show", "done",
-                "pause", "resume", "open-counter", "close-counter", "rate"),
-    "display": (),
+                "pause", "resume", "open-counter", "close-counter", "rate", "snapshot"),
+    "display": ("snapshot",),
     "engine": (),
     "monitor": (),
 }

@@ -68,6 +68,7 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "open-counter": lambda e, a: e.open_counter(a.counter, staff=a.staff),
     "close-counter": lambda e, a: e.close_counter(a.counter),
     "rate": lambda e, a: e.rate(a.counter, a.score),
+    "snapshot": lambda e, a: e.snapshot(),
 }
 assert set(CALLS) == set(ARGS)
 

@@ -56,6 +56,15 @@ class RemoteEngine:
             raise RemoteRefused(code, detail)
         raise EngineUnreachable(code or "error", detail)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's live state (queues, counters, recent calls) for a board rebuild."""
+        answer = self.client.request("snapshot", {}, timeout=self.timeout_s)
+        if answer.get("status") != "done" or not isinstance(answer.get("result"), dict):
+            raise EngineUnreachable(str(answer.get("code") or "error"),
+                                    str(answer.get("detail", "")))
+        result: dict[str, Any] = answer["result"]
+        return result
+
     def issue(self, service: str, *, priority: str | None = None) -> Any:
         return self._call("issue-ticket", service=service, priority=priority)
 

@@ -67,6 +67,20 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
             assert _press(counter, "main", panel.done)
             snap = engine.engine.snapshot()
             assert snap is not None
+
+            # the display Pi restarts onto a power-cycled (blank) board: it rebuilds the
+            # hall board from the engine's `snapshot` command, not from events it missed
+            parts.remove(_display)
+            _display.close()
+            with BoardEmulator() as blank:
+                assert number not in blank.text(hall)
+                cfg2 = demo_config(load_config(bank_config_path), out=tmp_path,
+                                   printer_url=printer.path, board_url=blank.path,
+                                   broker=f"mqtt://{broker.host}:{broker.port}")
+                parts.append(build_branch(cfg2, clock, roles=("display",), sim=True))
+                assert parts[-1].display.rebuilt
+                assert _until(lambda: number in blank.text(hall)), blank.text(hall)
+                parts.pop().close()
         finally:
             for part in reversed(parts):
                 part.close()
