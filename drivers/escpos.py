@@ -18,12 +18,19 @@ URLs: a device path or any pyserial URL (``/dev/pts/3``, ``socket://h:p``,
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import io
+import json
 import logging
+import os
+import pickle
+import platform
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from tessera.drivers.errors import ConfigError, DeviceError
@@ -119,6 +126,44 @@ class PrinterPort(Protocol):
     def transfer_time_s(self, nbytes: int) -> float: ...
 
     def close(self) -> None: ...
+
+
+def use_capabilities_cache(cache_dir: Path | None = None) -> None:
+    """Point python-escpos at a lasting, ready-made capabilities pickle.
+
+    Without ``ESCPOS_CAPABILITIES_PICKLE_DIR`` python-escpos 3.1 pickles its
+    printer database into a fresh temporary directory in every process, so each
+    start YAML-parses 96 KB of JSON (~150 ms, ~3 MiB peak). The pickle is
+    written here atomically (the library truncates it in place, which a second
+    process starting at the same moment could read half-written) and rebuilt
+    when the package's capabilities file is newer. Best effort: any OSError
+    leaves the library's own behaviour.
+    """
+    if "ESCPOS_CAPABILITIES_PICKLE_DIR" in os.environ:
+        return
+    try:
+        if cache_dir is None:
+            root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            cache_dir = Path(root) / "tessera" / "escpos"
+        source = Path(str(importlib.resources.files("escpos") / "capabilities.json"))
+        target = cache_dir / f"{platform.python_version()}.capabilities.pickle"
+        if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            # the file is JSON; json reads it to the same dict as the library's yaml.safe_load
+            data = json.loads(source.read_text(encoding="utf-8"))
+            fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    pickle.dump(data, f, protocol=2)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+    except (OSError, RuntimeError) as e:  # RuntimeError: no home directory
+        log.debug("escpos capabilities cache unavailable (%s); python-escpos parses its own", e)
+        return
+    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(cache_dir)
 
 
 class _LogWriter(io.TextIOBase):
@@ -251,6 +296,7 @@ class EscposPrinter:
         self._escpos = self._make_escpos()
 
     def _make_escpos(self) -> Any:
+        use_capabilities_cache()
         from escpos.escpos import Escpos
 
         owner = self

@@ -331,30 +331,37 @@ def _convert(raw: Any, typ: type[T], path: str, errors: list[str]) -> T | None:
 
 
 # Modules that add checks for their own section (printer profile, fonts, clips,
-# credentials...). Each exposes ``config_errors(cfg) -> list[str]``.
-EXTRA_CHECKERS: tuple[str, ...] = (
-    "tessera.printing.checks",
-    "tessera.mqtt.broker",
-    "tessera.display.checks",
-    "tessera.engine.appointments",
-)
+# credentials...), with the roles whose hardware or files they concern. Each
+# exposes ``config_errors(cfg) -> list[str]``. ``tessera config check`` runs all
+# of them; a role process runs only its own, so a display Pi neither needs the
+# kiosk's ticket font nor pays ~16 MiB of RSS to import the printing stack.
+EXTRA_CHECKERS: dict[str, tuple[str, ...]] = {
+    "tessera.printing.checks": ("kiosk",),
+    "tessera.mqtt.broker": ("engine", "kiosk", "counter", "display"),
+    "tessera.display.checks": ("display",),
+    "tessera.engine.appointments": ("engine",),
+}
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(path: str | Path) -> BranchConfig:
-    """Read, validate and freeze a branch config; raise ConfigError listing every problem."""
+def load_config(path: str | Path, *, roles: Iterable[str] | None = None) -> BranchConfig:
+    """Read, validate and freeze a branch config; raise ConfigError listing every problem.
+
+    ``roles`` limits the device-level checks to those roles (``None`` or ``"all"``:
+    every check, as ``tessera config check`` does).
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError([f"{p}: cannot read config file ({e.strerror})"]) from None
-    return parse_config(text, base_dir=p.resolve().parent, source=str(p))
+    return parse_config(text, base_dir=p.resolve().parent, source=str(p), roles=roles)
 
 
-def parse_config(text: str, *, base_dir: str | Path = ".",
-                 source: str = "<config>") -> BranchConfig:
+def parse_config(text: str, *, base_dir: str | Path = ".", source: str = "<config>",
+                 roles: Iterable[str] | None = None) -> BranchConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -363,7 +370,10 @@ def parse_config(text: str, *, base_dir: str | Path = ".",
     cfg = _build(raw, str(base_dir), errors)
     if cfg is not None:
         errors.extend(_cross_checks(cfg))
-        for mod in EXTRA_CHECKERS:
+        want = None if roles is None or "all" in roles else set(roles)
+        for mod, concerns in EXTRA_CHECKERS.items():
+            if want is not None and not want.intersection(concerns):
+                continue
             module = importlib.import_module(mod)
             checker: Callable[[BranchConfig], list[str]] = module.config_errors
             errors.extend(checker(cfg))

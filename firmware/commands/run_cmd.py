@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from tessera.wiring import build_branch
 
     try:
-        cfg = load_config(args.config)
+        # only this role's device checks: a display Pi needs no ticket font
+        cfg = load_config(args.config, roles=(args.role,))
     except ConfigError as e:
         print(f"tessera run: {e}")
         return 2

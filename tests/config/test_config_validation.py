@@ -176,3 +176,24 @@ def test_ring_capacity_bounds_match_the_ring(capacity: int) -> None:
 def test_negative_repeat_window_is_rejected() -> None:
     errs = errors_of(GOOD.replace("ring_capacity = 256", "ring_capacity = 256\nrepeat_ms = -1"))
     assert "gpio.repeat_ms: must be zero or positive" in errs
+
+
+def test_device_checks_are_scoped_to_the_roles_that_own_the_device(tmp_path: Path,
+                                                                   bank_config_path: Path
+                                                                   ) -> None:
+    """A missing ticket font stops the kiosk and `config check`, not the display Pi."""
+    text = bank_config_path.read_text(encoding="utf-8").replace(
+        '[ticket]\n', f'[ticket]\nfont = "{tmp_path}/no-such-font.ttc"\n', 1)
+    cfg_file = tmp_path / "branch.toml"
+    cfg_file.write_text(text.replace('dir = "../var/bank"', f'dir = "{tmp_path}/var"'),
+                        encoding="utf-8")
+    for roles in (None, ("all",), ("kiosk",)):
+        with pytest.raises(ConfigError, match="no-such-font"):
+            load_config(cfg_file, roles=roles)
+    for role in ("display", "engine", "counter"):
+        assert load_config(cfg_file, roles=(role,)).branch.tenant == "acme-bank"
+    # a mistake in the shared sections still stops every role
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text.replace('prefix = "B"', 'prefix = "A"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="prefix 'A' already used"):
+        load_config(broken, roles=("display",))
