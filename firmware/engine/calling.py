@@ -44,9 +44,7 @@ class CounterCommands(EngineCore):
         """Call ticket ``number`` (e.g. ``A017``) out of order."""
         def run(now: float) -> Ticket:
             c = self._counter_ready(counter)
-            rows = self.conn.execute(
-                "SELECT id, state FROM tickets WHERE business_day = ? AND number = ? "
-                "ORDER BY qorder DESC", (self.business_day(now), number.strip().upper())).fetchall()
+            rows = self._tickets_numbered(self.business_day(now), number.strip().upper())
             if not rows:
                 raise E.UnknownTicket(f"No ticket {number} was issued today.")
             waiting = [r for r in rows if r[1] == "waiting"]
@@ -55,6 +53,35 @@ class CounterCommands(EngineCore):
                                  "not waiting.")
             return self._call(now, counter, c[1], self._ticket_row(waiting[0][0]), c[3])
         return self._run(run)
+
+    def _tickets_numbered(self, day: str, number: str) -> list[tuple[str, str]]:
+        """(id, state) of the day's tickets shown as ``number``, newest first.
+
+        A number is the issuing service's prefix of the day plus its sequence, so it is
+        looked up through the UNIQUE (business_day, origin, seq) index; with
+        ``number_wrap = "wrap"`` every sequence that displays alike is tried.
+        """
+        seqs: list[tuple[str, int]] = []
+        for origin, prefix, top_seq in self.conn.execute(
+                "SELECT service, prefix, (SELECT MAX(seq) FROM tickets t WHERE t.business_day "
+                "= d.business_day AND t.origin = d.service) FROM day_services d "
+                "WHERE business_day = ?", (day,)):
+            digits = number[len(prefix):] if number.startswith(prefix) else ""
+            if top_seq is None or not digits.isdigit():
+                continue
+            svc = self._services.get(origin)
+            cap = 10 ** (svc.number_width if svc else len(digits)) - 1
+            step = cap if self.cfg.engine.number_wrap == "wrap" else top_seq + 1
+            seqs += [(origin, s) for s in range(int(digits), top_seq + 1, max(step, 1))]
+        rows = [tuple(r) for origin, seq in seqs for r in self.conn.execute(
+            "SELECT id, state, qorder FROM tickets WHERE business_day = ? AND origin = ? "
+            "AND seq = ? AND number = ?", (day, origin, seq, number))]
+        if not rows:  # a width changed mid-day: scan the day's tickets (a typo lands here)
+            rows = [tuple(r) for r in self.conn.execute(
+                "SELECT id, state, qorder FROM tickets WHERE business_day = ? AND number = ?",
+                (day, number))]
+        rows.sort(key=lambda r: r[2], reverse=True)
+        return [(r[0], r[1]) for r in rows]
 
     def _call(self, now: float, counter: str, staff: str, r: tuple[Any, ...],
               streak: int) -> Ticket:
@@ -111,8 +138,9 @@ class CounterCommands(EngineCore):
             if served:
                 self._emit_serving(r, counter)
             service_s = max(0.0, now - r[15])
-            self.conn.execute("INSERT INTO service_times(service, seconds) VALUES (?, ?)",
-                              (r[2], service_s))
+            self.conn.execute(
+                "INSERT INTO service_times(service, id, seconds) SELECT ?, COALESCE(MAX(id), 0) "
+                "+ 1, ? FROM service_times WHERE service = ?", (r[2], service_s, r[2]))
             if r[2] in self._times:  # else it is read from the table when first needed
                 svc_id = r[2]
                 self._post_commit.append(lambda: self._add_service_time(svc_id, service_s))

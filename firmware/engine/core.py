@@ -37,6 +37,10 @@ TICKET_COLS = ("id, number, service, state, priority, business_day, issued_at, p
 _COL = {name: i for i, name in enumerate(TICKET_COLS.split(", "))}
 _REAL_COLS = frozenset({"issued_at", "queued_at", "called_at", "serving_at", "est_wait_s", "slot"})
 _UPDATE_SQL: dict[tuple[str, ...], str] = {}  # one stable statement per column set
+# what Outbox.append will pick as the next seq (see tessera.outbox: AUTOINCREMENT's rule)
+_NEXT_OUTBOX_SEQ = (
+    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
+    "COALESCE((SELECT MAX(seq) FROM outbox), 0)) + 1")
 TRUST_CACHE_S = 60.0  # a positive NTP check stays valid this long (timedatectl is slow)
 CLOCK_SLACK_S = 2.0  # tolerated backwards step before the clock counts as untrusted
 
@@ -79,7 +83,6 @@ class EngineCore:
         # the business day in force until ``_day_end`` (epoch s); None = look it up
         self._day: tuple[str, float, float] | None = None
         self._last_ts_saved = -math.inf  # last_ts as stored (read at setup)
-        self._qorder: int | None = None
         self._day_rows: set[tuple[str, str]] = set()  # day_services rows known to exist
         self.notices: list[str] = []
         self._setup()
@@ -143,7 +146,6 @@ class EngineCore:
                 self.conn.execute("ROLLBACK")
                 self._events = []
                 self._day = None
-                self._qorder = None
                 self._day_rows = set()
                 raise
             self.conn.execute("COMMIT")
@@ -155,12 +157,15 @@ class EngineCore:
         return result
 
     def _next_qorder(self) -> int:
-        """The back of every queue (kept in memory; re-read after a rollback)."""
-        if self._qorder is None:
-            (self._qorder,) = self.conn.execute(
-                "SELECT COALESCE(MAX(qorder), 0) FROM tickets").fetchone()
-        self._qorder += 1
-        return self._qorder
+        """The back of every queue: the ``seq`` the command's next outbox event gets.
+
+        Every queue entry (issue, routed DONE, transfer to the back) emits an event right
+        after taking its position, and outbox ``seq`` only grows (AUTOINCREMENT, never
+        reused), so positions increase across restarts without an index on ``qorder``
+        (one B-tree page less per issue). Must be called before that event is emitted.
+        """
+        (seq,) = self.conn.execute(_NEXT_OUTBOX_SEQ).fetchone()
+        return int(seq)
 
     def _emit(self, type_: str, data: dict[str, Any]) -> None:
         self._events.append(self.outbox.append(type_, data, ts=_ts(self._now), conn=self.conn))
@@ -220,10 +225,14 @@ class EngineCore:
         return lo, hi
 
     def _end_day(self, day: str) -> None:
+        # Every open ticket belongs to ``day`` or before (the stored day only moves forward),
+        # so no day filter: each open state comes through its own small index instead, the
+        # partial ones for issued and waiting, the counters' current for called/serving.
         rows = self.conn.execute(
-            f"SELECT {TICKET_COLS} FROM tickets WHERE business_day <= ? "
-            "AND state IN ('issued', 'waiting', 'called', 'serving') ORDER BY qorder",
-            (day,)).fetchall()
+            f"SELECT {TICKET_COLS} FROM tickets WHERE state = 'issued' "
+            f"UNION ALL SELECT {TICKET_COLS} FROM tickets WHERE state = 'waiting' "
+            f"UNION ALL SELECT {TICKET_COLS} FROM tickets WHERE id IN (SELECT current FROM "
+            "counters) AND state IN ('called', 'serving') ORDER BY qorder").fetchall()
         for r in rows:
             self._set_state(tuple(r), "void", ended_at=self._now)
             self._emit("ticket.void", {"ticket_id": r[0], "number": r[1], "service": r[2],

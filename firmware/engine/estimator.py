@@ -57,8 +57,10 @@ class ServiceHistory:
         n = len(xs)
         total = math.fsum(xs)
         # shrink towards the configured default while there are few samples
-        self.mean = (total + default_s * MIN_SAMPLES) / (n + MIN_SAMPLES) if n < 50 \
-            else total / n
+        mean = (total + default_s * MIN_SAMPLES) / (n + MIN_SAMPLES) if n < 50 else total / n
+        # a history of zero-length services (call and done at the same instant, e.g.
+        # under a virtual clock) must not divide by zero downstream: one second floor
+        self.mean = max(mean, 1.0)
 
     @property
     def prefix(self) -> list[float]:

@@ -16,6 +16,10 @@ from tessera.engine.day import next_opening, open_span
 from tessera.engine.models import Ticket
 from tessera.outbox import uuid7
 
+_NEXT_SEQ = ("SELECT MAX(last_seq, COALESCE((SELECT MAX(seq) FROM tickets WHERE business_day = ? "
+             "AND origin = ?), 0)) + 1, prefix FROM day_services "
+             "WHERE business_day = ? AND service = ?")
+
 
 class IssuingCommands(EngineCore):
     """issue / confirm_printed / void / tick / book / load_appointments / check_in.
@@ -87,9 +91,11 @@ class IssuingCommands(EngineCore):
             self.conn.execute("INSERT OR IGNORE INTO day_services(business_day, service, "
                               "prefix) VALUES (?, ?, ?)", (day, svc.id, svc.prefix))
             self._day_rows.add((day, svc.id))
-        seq, prefix = self.conn.execute(
-            "UPDATE day_services SET last_seq = last_seq + 1 WHERE business_day = ? "
-            "AND service = ? RETURNING last_seq, prefix", (day, svc.id)).fetchone()
+        # The next number is read, not counted: above the day's highest sequence of this
+        # service (UNIQUE (business_day, origin, seq) index; voided tickets stay, so their
+        # numbers stay spent) and above ``last_seq`` (a floor: v1 counted there). No
+        # day_services write per issue: one B-tree page less in every issuing commit.
+        seq, prefix = self.conn.execute(_NEXT_SEQ, (day, svc.id, day, svc.id)).fetchone()
         if seq >= 10 ** svc.number_width and self.cfg.engine.number_wrap == "refuse":
             raise E.NumbersExhausted(f"All {10 ** svc.number_width - 1} numbers of "
                                      f"{svc.name(self.cfg.branch.languages[0])} are used today.")

@@ -86,3 +86,10 @@ def test_engine_ticket_estimate_uses_busy_counters(open_engine: Callable[..., En
     assert t.people_ahead == 1
     assert t.est_wait_s == pytest.approx(expect, abs=0.1)
     assert clock.now() > START
+
+
+def test_zero_length_service_history_gives_a_finite_estimate() -> None:
+    """Call and done at the same virtual instant: no division by zero, a finite wait."""
+    hist = ServiceHistory([0.0] * 60)
+    wait = estimate_wait(5, [Server(1.0, None), Server(1.0, 0.0)], hist)
+    assert math.isfinite(wait) and wait >= 0
