@@ -63,4 +63,6 @@ def run(args: argparse.Namespace) -> int:
             args.ready_file.write_text("ready\n")
         while not stop.wait(args.tick_s):
             branch.tick()
+        print(f"tessera run {args.role}: stopping", flush=True)
+    print(f"tessera run {args.role}: stopped", flush=True)
     return 0
