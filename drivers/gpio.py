@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any, Protocol
@@ -136,22 +137,30 @@ class GpioLamp:
             self._led = LED(pin, pin_factory=pin_factory)
         except Exception as e:
             raise DeviceError(f"cannot open lamp GPIO pin {pin}: {e}") from e
+        # gpiozero's blink() assigns its thread before starting it; an off() from
+        # another thread (a confirmation-blink timer) in between joins an unstarted
+        # thread and raises. One lock per lamp serialises the calls.
+        self._lock = threading.Lock()
 
     def on(self) -> None:
-        self._led.on()
+        with self._lock:
+            self._led.on()
 
     def off(self) -> None:
-        self._led.off()
+        with self._lock:
+            self._led.off()
 
     def blink(self, on_time: float = 0.5, off_time: float = 0.5) -> None:
-        self._led.blink(on_time=on_time, off_time=off_time)
+        with self._lock:
+            self._led.blink(on_time=on_time, off_time=off_time)
 
     @property
     def is_lit(self) -> bool:
         return bool(self._led.is_lit)
 
     def close(self) -> None:
-        self._led.close()
+        with self._lock:
+            self._led.close()
 
 
 def make_lamps(pins: Mapping[str, int | None], *, pin_factory: Any = None) -> dict[str, Lamp]:
