@@ -14,7 +14,7 @@ ROOT=$PWD
 VENV=${TESSERA_VENV:-$ROOT/.venv}
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc mosquitto mosquitto-clients
-              espeak-ng fonts-wqy-microhei fonts-dejavu-core alsa-utils libzbar0)
+              espeak-ng fonts-wqy-microhei fonts-dejavu-core alsa-utils libzbar0 openssl)
 
 setup_apt() {
     local missing=()
