@@ -141,18 +141,22 @@ class GpioLamp:
         # another thread (a confirmation-blink timer) in between joins an unstarted
         # thread and raises. One lock per lamp serialises the calls.
         self._lock = threading.Lock()
+        self._closed = False  # a late timer (confirmation blink) may still call off()
 
     def on(self) -> None:
         with self._lock:
-            self._led.on()
+            if not self._closed:
+                self._led.on()
 
     def off(self) -> None:
         with self._lock:
-            self._led.off()
+            if not self._closed:
+                self._led.off()
 
     def blink(self, on_time: float = 0.5, off_time: float = 0.5) -> None:
         with self._lock:
-            self._led.blink(on_time=on_time, off_time=off_time)
+            if not self._closed:
+                self._led.blink(on_time=on_time, off_time=off_time)
 
     @property
     def is_lit(self) -> bool:
@@ -160,6 +164,7 @@ class GpioLamp:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._led.close()
 
 

@@ -2,7 +2,11 @@
 
 Each press waits until the dispatcher has handed the action to its role (the
 router's ``handled`` count), so virtual time only moves on once the press had
-its effect, exactly as a person waits for the ticket before walking off.
+its effect, exactly as a person waits for the ticket before walking off. Then
+the bus is drained: the events that press committed reach every subscriber (a
+counter role keeps its ``current`` ticket from them) before the scenario reads
+a role's state or moves the clock, so the same seed plays the same day however
+the threads happen to be scheduled.
 
     >>> hands = PinHands(cfg, branch, clock, start)
     >>> hands.take_ticket(0)
@@ -33,7 +37,7 @@ class PinHands:
                  clock: VirtualClock, start: datetime,
                  kiosk: KioskRole | None = None, scanner: IO[str] | None = None,
                  tick: Callable[[], Any] | None = None, tick_every_s: float = 30.0,
-                 timeout_s: float = 20.0) -> None:
+                 timeout_s: float = 20.0, bus: Any = None) -> None:
         self.cfg = cfg
         self.router = router
         self.counters = counters
@@ -46,7 +50,9 @@ class PinHands:
         self._tick_every_s = tick_every_s
         self._next_tick = 0.0
         self.timeout_s = timeout_s
+        self.bus = bus  # tessera.bus.Bus (drained after every action), or None
         self.lost_presses = 0
+        self.bus_timeouts = 0  # drains that timed out (the day may then differ per run)
         self.hold_s = cfg.gpio.hold_ms / 1000.0 + 0.03
         self.settle_s = cfg.gpio.debounce_ms / 1000.0 + 0.0005
 
@@ -58,6 +64,7 @@ class PinHands:
         if self._tick is not None and t_s >= self._next_tick:
             self._next_tick = t_s + self._tick_every_s
             self._tick()
+            self._settle()  # the tick may have committed events (an expired window...)
 
     def take_ticket(self, button: int) -> None:
         b = self.cfg.kiosk.buttons[button]
@@ -73,6 +80,7 @@ class PinHands:
         if not self.kiosk.wait_attempts(expected, self.timeout_s):
             self.lost_presses += 1
             log.warning("scan of %s had no effect within %.0f s", code, self.timeout_s)
+        self._settle()
 
     def staff(self, counter: str, key: str) -> None:
         c = self.cfg.counter(counter)
@@ -103,3 +111,10 @@ class PinHands:
             self.lost_presses += 1
             log.warning("press on %s pin %d had no effect within %.0f s", device, pin,
                         self.timeout_s)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait (bounded) until the bus delivered every event committed so far."""
+        if self.bus is not None and not self.bus.drain(self.timeout_s):
+            self.bus_timeouts += 1
+            log.warning("bus not drained within %.0f s", self.timeout_s)

@@ -167,7 +167,8 @@ def _run(rig: Any, opts: DemoOptions, spec: ScenarioSpec) -> dict[str, Any]:
     scenario = Scenario.generate(spec, opts.seed)
     hands = PinHands(cfg, router=branch.router, counters=branch.counters,
                      factories=branch.factories, clock=clock, start=rig.start,
-                     kiosk=branch.kiosk, scanner=rig.scanner, tick=branch.tick)
+                     kiosk=branch.kiosk, scanner=rig.scanner, tick=branch.tick,
+                     bus=branch.bus)
     view = make_view(state, scenario.span_s, plain=opts.plain)
     rss: dict[str, float] = {}
     next_snap = [0.0]
@@ -205,6 +206,7 @@ def _run(rig: Any, opts: DemoOptions, spec: ScenarioSpec) -> dict[str, Any]:
         "kiosk_refused": dict(kiosk.refusals) if kiosk is not None else {},
         "counter_refused": _merge(r.refusals for r in branch.counters.values()),
         "lost_presses": hands.lost_presses,
+        "bus_drain_timeouts": hands.bus_timeouts,
         "bus_dropped": branch.bus.dropped,
         "bus_errors": branch.bus.errors,
         "bus_engine_events": state.engine_events,

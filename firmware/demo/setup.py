@@ -5,7 +5,11 @@
 - counters without a panel get a simulated one, each on its own simulated Pi
   (``demo-<id>``), so every teller press still goes through GPIO;
 - GPIO debounce and hold are shortened: mock pins do not bounce, and the
-  simulated day must not wait 2 s of real time for every held key.
+  simulated day must not wait 2 s of real time for every held key; the hold
+  stays far above a tap's few ms, so a tap slowed by a busy machine is never
+  taken for a hold (that would pause a counter and change the seeded day);
+- the printer's status timeout is raised: the emulator always answers, and a
+  status reply late on a loaded machine must not refuse a ticket.
 
     >>> demo = demo_config(cfg, out=Path("out"), printer_url=p.path, board_url=b.path)
     >>> start = opening_time(demo, date(2026, 3, 2))
@@ -33,7 +37,8 @@ def _sim_panel(cfg: BranchConfig, c: Counter) -> Panel:
 
 def demo_config(cfg: BranchConfig, *, out: Path, printer_url: str, board_url: str,
                 broker: str = "", checkin: str = "", debounce_ms: float = 1.0,
-                hold_ms: float = 80.0, fast_buttons: bool = True) -> BranchConfig:
+                hold_ms: float = 400.0, fast_buttons: bool = True,
+                status_timeout_ms: int = 2000) -> BranchConfig:
     """The demo's copy of ``cfg`` (see module docstring).
 
     ``fast_buttons=False`` keeps the configured debounce/hold (a person pressing).
@@ -46,7 +51,9 @@ def demo_config(cfg: BranchConfig, *, out: Path, printer_url: str, board_url: st
     counters = tuple(
         c if c.panel is not None else rep(c, panel=_sim_panel(cfg, c), device=f"demo-{c.id}")
         for c in cfg.counters)
-    kiosk = rep(cfg.kiosk, checkin=checkin, printer=rep(cfg.kiosk.printer, url=printer_url))
+    printer = rep(cfg.kiosk.printer, url=printer_url,
+                  status_timeout_ms=max(cfg.kiosk.printer.status_timeout_ms, status_timeout_ms))
+    kiosk = rep(cfg.kiosk, checkin=checkin, printer=printer)
     return rep(
         cfg,
         counters=counters,

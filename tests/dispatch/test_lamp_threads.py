@@ -31,3 +31,13 @@ def test_concurrent_blink_and_off_never_raise(mock_pins: Any) -> None:
         threading.excepthook = hook
         lamp.close()
     assert errors == []
+
+
+def test_a_late_off_after_close_is_ignored(mock_pins: Any) -> None:
+    """The rating LED's confirmation timer may fire after the branch closed its pins."""
+    lamp = GpioLamp(20, pin_factory=mock_pins)
+    lamp.blink(0.01, 0.01)
+    lamp.close()
+    lamp.off()  # must not raise GPIODeviceClosed
+    lamp.on()
+    lamp.blink()
