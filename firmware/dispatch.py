@@ -108,15 +108,15 @@ class _Pin:
     stuck: bool = False
     last_action: int | None = None
 
-    def deadline(self, t: Timing) -> int | None:
+    def deadline(self, hold_ns: int, stuck_ns: int) -> int | None:
         """The next time (ns) this pin needs a timer check, if any."""
         times = []
         if self.raw != self.pressed:
             times.append(self.lockout_until)
         if self.pressed and not self.stuck:
-            times.append(self.pressed_at + int(t.stuck_ms * MS))
+            times.append(self.pressed_at + stuck_ns)
             if self.binding.hold_action and not self.hold_fired:
-                times.append(self.pressed_at + int(t.hold_ms * MS))
+                times.append(self.pressed_at + hold_ns)
         return min(times) if times else None
 
 
@@ -196,7 +196,8 @@ class Dispatcher:
                 self._stopping.wait(0.1)
 
     def _wait_timeout(self, now: int) -> float:
-        deadlines = [d for p in self._pins.values() if (d := p.deadline(self._timing)) is not None]
+        deadlines = [d for p in self._pins.values()
+                     if (d := p.deadline(self._hold_ns, self._stuck_ns)) is not None]
         if not deadlines:
             return IDLE_POLL_S
         return min(max((min(deadlines) - now) / 1e9, 0.0), IDLE_POLL_S)

@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS NULL;
 """
 
-_NEXT_SEQ = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
-             "COALESCE((SELECT MAX(seq) FROM outbox), 0)) + 1")
+NEXT_SEQ_SQL = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
+                "COALESCE((SELECT MAX(seq) FROM outbox), 0)) + 1")
 
 _uuid_lock = threading.Lock()
 _last_ms = 0
@@ -145,7 +145,7 @@ class Outbox:
         # The caller holds the write lock (BEGIN IMMEDIATE), so the next AUTOINCREMENT
         # value is known before the INSERT and the row is written once, body included.
         # It is what AUTOINCREMENT would pick: above every seq ever used, even pruned ones.
-        (seq,) = conn.execute(_NEXT_SEQ).fetchone()
+        (seq,) = conn.execute(NEXT_SEQ_SQL).fetchone()
         env = {
             "v": 1, "id": eid, "type": type_, "tenant": self.tenant, "branch": self.branch,
             "device": self.device, "seq": seq, "ts": stamp,
@@ -157,11 +157,35 @@ class Outbox:
 
     def pending(self, limit: int, after_seq: int = 0) -> list[dict[str, Any]]:
         """Undelivered envelopes in ``seq`` order, oldest first."""
+        return [json.loads(body) for _, _, body in self.pending_raw(limit, after_seq)]
+
+    def pending_raw(self, limit: int, after_seq: int = 0) -> list[tuple[int, str, bytes]]:
+        """Undelivered ``(seq, type, body)`` in ``seq`` order: the bytes as published."""
         with self._lock:
             rows = self.conn.execute(
-                "SELECT body FROM outbox WHERE delivered_at IS NULL AND seq > ? "
+                "SELECT seq, type, body FROM outbox WHERE delivered_at IS NULL AND seq > ? "
                 "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [(int(s), str(t), str(b).encode()) for s, t, b in rows]
+
+    def newest_delivered_at(self) -> float | None:
+        """When the broker last acknowledged an event (``time.time()``), None if never."""
+        with self._lock:
+            (t,) = self.conn.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
+        return None if t is None else float(t)
+
+    def reopen_delivered_since(self, since: float) -> int:
+        """Mark events acknowledged at or after ``since`` undelivered again; how many."""
+        with self.transaction() as c:
+            return int(c.execute("UPDATE outbox SET delivered_at = NULL WHERE delivered_at >= ?",
+                                 (since,)).rowcount)
+
+    def undelivered_bytes(self) -> int:
+        """Size of the event bodies still waiting for the broker."""
+        with self._lock:
+            (n,) = self.conn.execute(
+                "SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox WHERE delivered_at IS NULL"
+            ).fetchone()
+        return int(n)
 
     def pending_count(self) -> int:
         with self._lock:

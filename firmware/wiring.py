@@ -136,6 +136,13 @@ def simulated_hardware(cfg: BranchConfig, out: Path,
                           broker=cfg.mqtt.url, checkin=cfg.kiosk.checkin, fast_buttons=False)
 
 
+def _device_factory(branch: Branch, device: str, *, sim: bool) -> Any:
+    """The pin factory of ``device``: made on first use, then shared by its buttons and lamps."""
+    factory = branch.factories.get(device) or pin_factory(branch.cfg, sim=sim)
+    branch.factories[device] = factory
+    return factory
+
+
 # --------------------------------------------------------------------------- assembly
 
 
@@ -240,8 +247,7 @@ def build_kiosk(branch: Branch, *, sim: bool) -> KioskRole:
     from tessera.drivers.gpio import make_lamps
 
     cfg = branch.cfg
-    factory = branch.factories.get(cfg.kiosk.device) or pin_factory(cfg, sim=sim)
-    branch.factories[cfg.kiosk.device] = factory
+    factory = _device_factory(branch, cfg.kiosk.device, sim=sim)
     leds = make_lamps({k: getattr(cfg.kiosk.leds, k) for k in
                        ("ready", "printer_warning", "printer_fault", "closed")},
                       pin_factory=factory)
@@ -258,8 +264,7 @@ def _rating_lamp(branch: Branch, c: Counter, sim: bool) -> Any:
         return None
     from tessera.drivers.gpio import GpioLamp
 
-    factory = branch.factories.get(c.device) or pin_factory(branch.cfg, sim=sim)
-    branch.factories[c.device] = factory
+    factory = _device_factory(branch, c.device, sim=sim)
     lamp = GpioLamp(c.panel.rating_led, pin_factory=factory)
     branch.closers.append(lamp.close)
     return lamp
@@ -369,8 +374,7 @@ def build_inputs(branch: Branch, *, sim: bool) -> None:
                  if _wanted(branch, "kiosk." if b.action == "issue" else f"counter.{b.target}")]
         if not binds:
             continue
-        factory = branch.factories.get(device) or pin_factory(cfg, sim=sim)
-        branch.factories[device] = factory
+        factory = _device_factory(branch, device, sim=sim)
         ring = Ring(cfg.gpio.ring_capacity)
         panels.append(open_buttons([b.pin for b in binds], ring, factory))
         disp = Dispatcher(ring, binds, branch.router.on_button, timing=Timing.from_config(cfg.gpio),

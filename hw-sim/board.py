@@ -165,10 +165,7 @@ class BoardEmulator:
         except ValueError:
             self._reject("bad-checksum")
             return
-        total = 0
-        for b in body:
-            total += b
-        if total % 65536 != expected:
+        if sum(body) % 65536 != expected:
             self._reject("bad-checksum")
             return
         if type_code not in "Z!?" or not _is_address(address):
@@ -212,10 +209,8 @@ class BoardEmulator:
         if not self.answer or address in self.silent or label != " ":
             return
         body = b"\x02E " + time.strftime("%H%M").encode("ascii") + b"\x03"
-        total = 0
-        for b in body:
-            total += b
-        reply = b"\x00" * 5 + b"\x01" + b"000" + body + f"{total % 65536:04X}".encode() + b"\x04"
+        check = f"{sum(body) % 65536:04X}".encode()
+        reply = b"\x00" * 5 + b"\x01" + b"000" + body + check + b"\x04"
         try:
             os.write(self._master, reply)
         except OSError:
@@ -242,25 +237,13 @@ class BoardEmulator:
 
     def wait_frames(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``count`` good frames arrived in total."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self.frame_times) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: len(self.frame_times) >= count, timeout)
 
     def wait_bytes(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until ``count`` bytes in total have been received and parsed."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while self.bytes_received < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: self.bytes_received >= count, timeout)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until every byte written to the pty so far has been parsed."""
@@ -281,14 +264,8 @@ class BoardEmulator:
         return False
 
     def wait_rejected(self, count: int, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while sum(self.rejected.values()) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: sum(self.rejected.values()) >= count, timeout)
 
     def render_png(self, address: str, path: str | Path, *, width_chars: int = 16) -> Path:
         """Draw the sign as LEDs on black; brightness dims the colours."""

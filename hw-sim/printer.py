@@ -124,14 +124,8 @@ class PrinterEmulator:
 
     def wait_tickets(self, n: int, timeout: float = 10.0) -> bool:
         """Block until ``n`` tickets were cut (or the timeout passes)."""
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self.tickets) < n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-        return True
+            return self._changed.wait_for(lambda: len(self.tickets) >= n, timeout)
 
     # ------------------------------------------------------------- pty
 

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from tessera.commands.board_cmd import subgroup
+
 _TEST_CONFIG = """
 [branch]
 tenant = "test"
@@ -25,15 +27,6 @@ names = { en = "Test ticket", zh = "测试票" }
 qr = "https://tessera.example/t/{ticket_id}"
 footer = "ESC/POS OK / 打印正常"
 """
-
-
-def subgroup(sub: Any, name: str, helptext: str) -> Any:
-    """The sub-subparsers of command ``name``, created once and shared by modules."""
-    if name in sub.choices:
-        parser = sub.choices[name]
-        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    parser = sub.add_parser(name, help=helptext)
-    return parser.add_subparsers(dest=f"{name}_command", metavar="DEVICE", required=True)
 
 
 def register(sub: Any) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from tessera.config import parse_hhmm
 from tessera.drivers.alpha import BoardLine
 
 CLOSED, PAUSED, IDLE = "closed", "paused", "---"
@@ -122,7 +123,7 @@ def scheduled(schedule: Mapping[str, int], local: time) -> int | None:
     """Value of a ``{"HH:MM": value}`` schedule at ``local`` time; wraps past midnight."""
     if not schedule:
         return None
-    points = sorted((_hhmm(k), v) for k, v in schedule.items())
+    points = sorted((parse_hhmm(k), v) for k, v in schedule.items())
     current = points[-1][1]  # before the first point: yesterday's last value
     for at, value in points:
         if at <= local:
@@ -133,15 +134,10 @@ def scheduled(schedule: Mapping[str, int], local: time) -> int | None:
 def in_spans(spans: tuple[str, ...], local: time) -> bool:
     """Whether ``local`` falls inside any ``HH:MM-HH:MM`` span (spans may cross midnight)."""
     for span in spans:
-        start, end = (_hhmm(p) for p in span.split("-"))
+        start, end = (parse_hhmm(p) for p in span.split("-"))
         if (start <= local < end) if start < end else (local >= start or local < end):
             return True
     return False
-
-
-def _hhmm(text: str) -> time:
-    h, m = text.strip().split(":")
-    return time(0, 0) if (h, m) == ("24", "00") else time(int(h), int(m))
 
 
 def _parse_ts(value: Any, default: datetime) -> datetime:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tessera.engine import errors as E
-from tessera.engine.core import TICKET_COLS, EngineCore
+from tessera.engine.core import TICKET_COLS, EngineCore, _ref
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.engine.policy import Candidate, choose, next_streak
 
@@ -33,7 +33,7 @@ class CounterCommands(EngineCore):
             cands = [Candidate(r[0], r[2], r[18], r[13], r[14], r[17]) for r in rows.values()]
             chosen = choose(cands, now=now, weights=weights, streak=c[3], rules=self.rules)
             if chosen is None:
-                names = ", ".join(self._services[s].name(self.cfg.branch.languages[0])
+                names = ", ".join(self._name(self._services[s])
                                   for s in weights)
                 raise E.QueueEmpty(f"No one is waiting for {names}.")
             return self._call(now, counter, c[1], rows[chosen.id],
@@ -93,7 +93,7 @@ class CounterCommands(EngineCore):
 
     def _call_data(self, r: tuple[Any, ...], counter: str, staff: str,
                    now: float) -> dict[str, Any]:
-        return {"ticket_id": r[0], "number": r[1], "service": r[2], "counter": counter,
+        return {**_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "staff": staff,
                 "wait_s": round(max(0.0, now - r[14]), 1)}
 
@@ -124,8 +124,7 @@ class CounterCommands(EngineCore):
         return row
 
     def _emit_serving(self, r: tuple[Any, ...], counter: str) -> None:
-        self._emit("ticket.serving", {"ticket_id": r[0], "number": r[1], "service": r[2],
-                                      "counter": counter})
+        self._emit("ticket.serving", {**_ref(r), "counter": counter})
 
     def done(self, counter: str) -> Ticket:
         """Service finished (passing through ``serving`` if START was skipped); a routed
@@ -157,7 +156,7 @@ class CounterCommands(EngineCore):
                 "UPDATE counters SET current = NULL, last_done = ?, last_done_at = ?, "
                 "last_done_service = ? WHERE id = ?", (r[0], now, r[2], counter))
             self._emit("ticket.done", {
-                "ticket_id": r[0], "number": r[1], "service": r[2], "counter": counter,
+                **_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "staff": c[1],
                 "service_s": round(service_s, 1), "next_service": nxt})
             return self._as_ticket(row)
@@ -173,7 +172,7 @@ class CounterCommands(EngineCore):
                 self.conn.execute("UPDATE bookings SET state = 'no_show' WHERE code = ?",
                                   (r[11],))
             self._emit("ticket.no_show", {
-                "ticket_id": r[0], "number": r[1], "service": r[2], "counter": counter,
+                **_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "appointment": r[11]})
             return self._as_ticket(row)
         return self._run(run)
@@ -186,7 +185,7 @@ class CounterCommands(EngineCore):
             _, r = self._active(counter)
             if r[2] == svc.id:
                 raise E.BadState(f"Ticket {r[1]} is already in "
-                                 f"{svc.name(self.cfg.branch.languages[0])}.")
+                                 f"{self._name(svc)}.")
             position = self.cfg.engine.transfer_position
             if position == "front":
                 (qorder,) = self.conn.execute(

@@ -25,6 +25,7 @@ from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
 from tessera.engine.models import Ticket
 from tessera.engine.policy import Rules
 from tessera.engine.store import open_store
+from tessera.outbox import NEXT_SEQ_SQL as _NEXT_OUTBOX_SEQ  # what Outbox.append picks next
 from tessera.outbox import Outbox, rfc3339
 
 Envelope = dict[str, Any]
@@ -37,16 +38,17 @@ TICKET_COLS = ("id, number, service, state, priority, business_day, issued_at, p
 _COL = {name: i for i, name in enumerate(TICKET_COLS.split(", "))}
 _REAL_COLS = frozenset({"issued_at", "queued_at", "called_at", "serving_at", "est_wait_s", "slot"})
 _UPDATE_SQL: dict[tuple[str, ...], str] = {}  # one stable statement per column set
-# what Outbox.append will pick as the next seq (see tessera.outbox: AUTOINCREMENT's rule)
-_NEXT_OUTBOX_SEQ = (
-    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
-    "COALESCE((SELECT MAX(seq) FROM outbox), 0)) + 1")
 TRUST_CACHE_S = 60.0  # a positive NTP check stays valid this long (timedatectl is slow)
 CLOCK_SLACK_S = 2.0  # tolerated backwards step before the clock counts as untrusted
 
 
 def _ts(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def _ref(r: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields every ticket event starts with, from a TICKET_COLS row."""
+    return {"ticket_id": r[0], "number": r[1], "service": r[2]}
 
 
 class EngineCore:
@@ -184,21 +186,23 @@ class EngineCore:
         t = self.clock.now() if now is None else _ts(now)
         return business_day(t, self._tz, self._rollover).isoformat()
 
+    def _checked_day(self, now: float) -> str | None:
+        """The business day the last day roll checked, when its window covers ``now``."""
+        known = self._day
+        return known[0] if known is not None and known[1] <= now < known[2] else None
+
     def _day_of(self, now: float) -> str:
         """``business_day(now)``, from the window the day roll checked when it covers ``now``."""
-        known = self._day
-        if known is not None and known[1] <= now < known[2]:
-            return known[0]
-        return self.business_day(now)
+        return self._checked_day(now) or self.business_day(now)
 
     def _roll_if_due(self, now: float) -> None:
-        if self._day is not None and self._day[1] <= now < self._day[2]:
+        if self._checked_day(now) is not None:
             return  # still inside the business day checked last time
         day = self.business_day(now)
         stored = self._meta("business_day")
         if stored is not None and day <= stored:
             if day == stored:
-                self._day = (day, *self._day_bounds(now))
+                self._day = (day, *self._day_bounds(now, day))
             return  # same day, or the clock went backwards: never roll back
         if stored is not None:
             self._end_day(stored)
@@ -210,13 +214,12 @@ class EngineCore:
             "INSERT OR IGNORE INTO day_services(business_day, service, prefix) VALUES (?, ?, ?)",
             [(day, s.id, s.prefix) for s in self.cfg.services])
         self.notices = []
-        self._day = (day, *self._day_bounds(now))
+        self._day = (day, *self._day_bounds(now, day))
         self._emit("day.rolled", {"business_day": day})
 
-    def _day_bounds(self, now: float) -> tuple[float, float]:
-        """Epoch bounds of a window around ``now`` inside its business day (at most 1 h,
-        so DST shifts and odd roll times are always re-checked exactly)."""
-        day = self.business_day(now)
+    def _day_bounds(self, now: float, day: str) -> tuple[float, float]:
+        """Epoch bounds of a window around ``now`` inside its business day ``day`` (at most
+        1 h, so DST shifts and odd roll times are always re-checked exactly)."""
         lo, hi = now - 3600.0, now + 3600.0
         while self.business_day(lo) != day:
             lo = (lo + now) / 2 if now - lo > 1 else now
@@ -235,8 +238,7 @@ class EngineCore:
             "counters) AND state IN ('called', 'serving') ORDER BY qorder").fetchall()
         for r in rows:
             self._set_state(tuple(r), "void", ended_at=self._now)
-            self._emit("ticket.void", {"ticket_id": r[0], "number": r[1], "service": r[2],
-                                       "reason": "the business day ended"})
+            self._emit("ticket.void", {**_ref(r), "reason": "the business day ended"})
         self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
 
     def _prefix_notices(self, day: str) -> list[str]:
@@ -274,6 +276,10 @@ class EngineCore:
             raise E.ClockUntrusted(problem)
 
     # ------------------------------------------------------------------ lookups
+
+    def _name(self, svc: Service) -> str:
+        """The service's name in the branch's first language (for messages)."""
+        return svc.name(self.cfg.branch.languages[0])
 
     def _service(self, service_id: str) -> Service:
         svc = self._services.get(service_id)

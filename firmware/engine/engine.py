@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.engine.calling import CounterCommands
-from tessera.engine.core import CommitHook, Envelope, _ts
+from tessera.engine.core import CommitHook, Envelope
 from tessera.engine.issuing import IssuingCommands
 
-__all__ = ["CommitHook", "Engine", "Envelope", "_ts"]
+__all__ = ["CommitHook", "Engine", "Envelope"]
 
 
 class Engine(IssuingCommands, CounterCommands):

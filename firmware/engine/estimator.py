@@ -85,11 +85,6 @@ class ServiceHistory:
         return done / tail + (t - sum_min / tail) / self.mean
 
 
-def expected_slots(t: float, servers: Sequence[Server], hist: ServiceHistory) -> float:
-    """Expected free counter slots produced by ``servers`` within ``t`` seconds."""
-    return _Slots(servers, hist)(t)
-
-
 class _Slots:
     """N(t) with each busy counter's position in the sorted history looked up once."""
 

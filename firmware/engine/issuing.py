@@ -11,7 +11,7 @@ from typing import Any
 from tessera.config import Service
 from tessera.engine import errors as E
 from tessera.engine.appointments import Booking, load_bookings
-from tessera.engine.core import TICKET_COLS, EngineCore, Envelope, _ts
+from tessera.engine.core import TICKET_COLS, EngineCore, Envelope, _ref, _ts
 from tessera.engine.day import next_opening, open_span
 from tessera.engine.models import Ticket
 from tessera.outbox import uuid7
@@ -54,13 +54,13 @@ class IssuingCommands(EngineCore):
         if span is None:
             nxt = next_opening(svc, _ts(now), self._tz)
             when = f"; it opens again {nxt:%a %H:%M}" if nxt else ""
-            raise E.ServiceClosed(f"{svc.name(self.cfg.branch.languages[0])} is closed now{when}.")
+            raise E.ServiceClosed(f"{self._name(svc)} is closed now{when}.")
         ahead, est = self._estimate(svc.id, rank, now)
         if (booking is None and self.cfg.engine.refuse_past_closing and svc.hours
                 and now + est > span[1].timestamp()):
             close = span[1].astimezone(self._tz)
             raise E.PastClosing(
-                f"{svc.name(self.cfg.branch.languages[0])} closes at {close:%H:%M} and the "
+                f"{self._name(svc)} closes at {close:%H:%M} and the "
                 f"expected wait ({est / 60:.0f} min) runs past it; please come back later.")
         day = self._day_of(now)
         seq, prefix = self._next_seq(day, svc)
@@ -98,7 +98,7 @@ class IssuingCommands(EngineCore):
         seq, prefix = self.conn.execute(_NEXT_SEQ, (day, svc.id, day, svc.id)).fetchone()
         if seq >= 10 ** svc.number_width and self.cfg.engine.number_wrap == "refuse":
             raise E.NumbersExhausted(f"All {10 ** svc.number_width - 1} numbers of "
-                                     f"{svc.name(self.cfg.branch.languages[0])} are used today.")
+                                     f"{self._name(svc)} are used today.")
         return int(seq), str(prefix)
 
     def _format_seq(self, svc: Service, seq: int) -> str:
@@ -115,7 +115,7 @@ class IssuingCommands(EngineCore):
                 raise E.BadState(f"Ticket {r[1]} is {r[3].replace('_', '-')}, not awaiting "
                                  "print confirmation.")
             row = self._set_state(r, "waiting")
-            self._emit("ticket.printed", {"ticket_id": r[0], "number": r[1], "service": r[2]})
+            self._emit("ticket.printed", _ref(r))
             return self._as_ticket(row)
         return self._run(run)
 
@@ -134,8 +134,7 @@ class IssuingCommands(EngineCore):
         if r[11] is not None:  # a voided check-in can check in again
             self.conn.execute("UPDATE bookings SET state = 'booked', ticket_id = NULL "
                               "WHERE code = ?", (r[11],))
-        self._emit("ticket.void", {"ticket_id": r[0], "number": r[1], "service": r[2],
-                                   "reason": reason})
+        self._emit("ticket.void", {**_ref(r), "reason": reason})
         return row
 
     def tick(self) -> list[Envelope]:

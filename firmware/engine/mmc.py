@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
+from tessera.engine.estimator import Server, ServiceHistory, estimate_wait, plain_estimate
 
 Sampler = Callable[[random.Random], float]
 
@@ -105,7 +105,7 @@ def estimator_trace(n: int, lam: float, c: int, service: Sampler, seed: int, *,
         if start > t and i >= warmup and k <= max_k:
             servers = [Server(1.0, _elapsed(q, t)) for q in jobs]
             rows.append(Row(k, start - t, estimate_wait(k, servers, hist),
-                            (k + 1) * hist.mean / c))
+                            plain_estimate(k, c, hist.mean)))
         if start > t:
             heapq.heappush(queued, start)
         heapq.heappush(finishing, (start + s, s))

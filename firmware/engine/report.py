@@ -67,7 +67,7 @@ def day_report(events: list[Envelope], cfg: BranchConfig, day: str) -> dict[str,
         d, t = e["data"], e["type"]
         if t == "ticket.issued":
             issued[d["service"]] += 1
-            ts = datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).astimezone(cfg.tz)
+            ts = datetime.fromisoformat(e["ts"]).astimezone(cfg.tz)
             peaks[f"{ts:%H}:00"] += 1
         elif t == "ticket.called" and d["ticket_id"] not in first_call:
             first_call.add(d["ticket_id"])

@@ -92,6 +92,9 @@ class CommandServer:
         self.permissions = permissions
         self.engine_lock = engine_lock or threading.Lock()
         self._handled = 0
+        # built once: every request needs them
+        self._unaddressed = topics.response("unaddressed")
+        self._own_res = parse(topics.response("x"))
         conn.executescript(SCHEMA)
 
     # ------------------------------------------------------------------ entry point
@@ -102,7 +105,7 @@ class CommandServer:
         except Exception as e:  # a bug here must still produce an answer
             log.exception("command handling failed")
             resp = CommandResponse(None, "error", "internal", f"{type(e).__name__}")
-            reply_to = msg.response_topic or self.topics.response("unaddressed")
+            reply_to = msg.response_topic or self._unaddressed
         self._reply(reply_to, msg.correlation_data, resp)
 
     def _reply(self, topic: str, correlation: bytes | None, resp: CommandResponse | bytes) -> None:
@@ -115,7 +118,7 @@ class CommandServer:
 
     # ------------------------------------------------------------------ pipeline
     def _answer(self, msg: Message) -> tuple[CommandResponse | bytes, str]:
-        unaddressed = self.topics.response("unaddressed")
+        unaddressed = self._unaddressed
         reply_to, requester = self._requester(msg.response_topic)
         if len(msg.payload) > self.max_bytes:
             return self._rej(None, "too-large", f"request is {len(msg.payload)} bytes; "
@@ -189,7 +192,7 @@ class CommandServer:
             parts = parse(response_topic)
         except TopicError:
             return None, ""
-        own = parse(self.topics.response("x"))
+        own = self._own_res
         if (parts.tenant, parts.branch, parts.device, parts.kind) != (
                 own.tenant, own.branch, own.device, "res"):
             return None, ""

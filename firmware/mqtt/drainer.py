@@ -67,6 +67,7 @@ class Drainer:
         self._acked: list[int] = []
         self.sent = 0
         self.acked_total = 0
+        self._event_topics: dict[str, str] = {}  # type -> topic, built once per event type
 
     @property
     def in_flight(self) -> int:
@@ -77,7 +78,7 @@ class Drainer:
         if not session_present:
             # The broker has no session of ours: it lost its state (restart without
             # a save) or never had it. Whatever it acked last may be gone with it.
-            self._reopen_before(self._newest_delivered())
+            self._reopen_before(self.outbox.newest_delivered_at())
         self.connected = True
         self._inflight.clear()
         self._after = 0  # resend everything still undelivered, from the DB
@@ -94,18 +95,11 @@ class Drainer:
         """Mark rows acked within the window before ``until`` undelivered again."""
         if until is None or self.redeliver_window_s <= 0:
             return
-        with self.outbox.transaction() as c:
-            n = c.execute("UPDATE outbox SET delivered_at = NULL WHERE delivered_at >= ?",
-                          (until - self.redeliver_window_s,)).rowcount
+        n = self.outbox.reopen_delivered_since(until - self.redeliver_window_s)
         if n:
             self.reopened += n
             log.info("outbox: re-sending %d events acked within %.0f s before the drop "
                      "(the broker may not have saved them)", n, self.redeliver_window_s)
-
-    def _newest_delivered(self) -> float | None:
-        with self.outbox._lock:
-            (t,) = self.outbox.conn.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
-        return None if t is None else float(t)
 
     def on_puback(self, ev: PubAck) -> None:
         seq = self._inflight.pop(ev.mid, None)
@@ -137,17 +131,14 @@ class Drainer:
         # per chunk, but a lone live event on an idle link goes out at once.
         if room <= 0 or (self._inflight and room < self.inflight_cap // 4):
             return 0
-        rows = self._pending(room)
+        rows = self.outbox.pending_raw(room, self._after)
+        topics = self._event_topics
         for seq, type_, body in rows:
-            mid = self.port.publish(self.topics.event(type_), body, qos=1, retain=False)
+            topic = topics.get(type_)
+            if topic is None:
+                topic = topics[type_] = self.topics.event(type_)
+            mid = self.port.publish(topic, body, qos=1, retain=False)
             self._inflight[mid] = seq
             self._after = seq
         self.sent += len(rows)
         return len(rows)
-
-    def _pending(self, limit: int) -> list[tuple[int, str, bytes]]:
-        with self.outbox._lock:
-            rows = self.outbox.conn.execute(
-                "SELECT seq, type, body FROM outbox WHERE delivered_at IS NULL AND seq > ? "
-                "ORDER BY seq LIMIT ?", (self._after, limit)).fetchall()
-        return [(int(s), str(t), str(b).encode()) for s, t, b in rows]

@@ -91,11 +91,7 @@ class Retention:
         return int(n)
 
     def undelivered_bytes(self) -> int:
-        with self.outbox._lock:
-            (n,) = self.outbox.conn.execute(
-                "SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox WHERE delivered_at IS NULL"
-            ).fetchone()
-        return int(n)
+        return self.outbox.undelivered_bytes()
 
     def _drop_middle(self, used: int) -> tuple[int, int, int]:
         keep_old = int(self.budget_bytes * self.keep_oldest_fraction)

@@ -69,7 +69,7 @@ class Topics:
 
     @property
     def root(self) -> str:
-        return self.of(self.device)
+        return f"{self.branch_root}/{self.device}"  # checked once, in __post_init__
 
     @property
     def status(self) -> str:

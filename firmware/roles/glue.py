@@ -19,13 +19,11 @@ import threading
 from typing import Any
 
 from tessera.config import BranchConfig
+from tessera.roles.counter import KEYS as PANEL_KEYS
 from tessera.roles.counter import CounterRole
 from tessera.roles.kiosk import KioskRole
 
 log = logging.getLogger(__name__)
-
-PANEL_KEYS = ("next", "recall", "transfer", "no_show", "done", "pause")
-
 
 def bindings(cfg: BranchConfig, device: str | None = None) -> dict[int, str]:
     """Pin → action for every input wired to ``device`` (all devices when None).
