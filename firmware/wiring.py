@@ -46,6 +46,7 @@ class Branch:
     bus: Bus
     router: ActionRouter
     engine: Any = None
+    owns_engine: bool = False  # the engine runs in this process (ticked here); else remote
     kiosk: KioskRole | None = None
     counters: dict[str, CounterRole] = field(default_factory=dict)
     display: Any = None
@@ -58,7 +59,7 @@ class Branch:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def tick(self) -> None:
-        if self.engine is not None:
+        if self.owns_engine:
             self.engine.tick()
         if self.kiosk is not None:
             self.kiosk.refresh()
@@ -209,6 +210,7 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         if engine is None and "engine" in want:
             engine = open_engine(cfg, clock, bus)
             branch.closers.append(engine.close)
+            branch.owns_engine = True
         elif engine is None:
             engine = link.remote_engine(branch, link.role_device(cfg, want, device))
         branch.engine = engine

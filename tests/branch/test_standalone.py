@@ -3,6 +3,8 @@ only share a real mosquitto (commands as MQTT 5 request/response, events from th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import date
@@ -84,3 +86,49 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
         finally:
             for part in reversed(parts):
                 part.close()
+
+
+def _standalone_config(tmp: Path, source: Path, broker_url: str) -> Path:
+    text = source.read_text(encoding="utf-8")
+    text = text.replace('dir = "../var/bank"', f'dir = "{tmp / "var"}"')
+    text = text.replace('url = ""', f'url = "{broker_url}"', 1)
+    assert broker_url in text and str(tmp / "var") in text
+    path = tmp / "bank.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path, bank_config_path: Path,
+                                                         mosquitto: Any) -> None:
+    """`tessera run ROLE --sim` as separate processes: every role survives many ticks of
+    its main loop (a remote engine is not ticked by the kiosk) and exits 0 on SIGTERM."""
+    broker = mosquitto()
+    config = _standalone_config(tmp_path, bank_config_path,
+                                f"mqtt://{broker.host}:{broker.port}")
+    procs: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for role in ("engine", "kiosk", "counter", "display"):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tessera", "run", role, "--config", str(config), "--sim",
+                 "--tick-s", "0.05"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            procs[role] = proc
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert "ready" in line, (role, line, proc.stdout.read() if proc.poll() else "")
+        time.sleep(1.0)  # ~20 ticks each
+        for role, proc in procs.items():
+            assert proc.poll() is None, (role, proc.communicate()[0][-2000:])
+    finally:
+        outputs = {}
+        for role, proc in procs.items():
+            proc.terminate()
+            try:
+                outputs[role] = (proc.wait(15), proc.communicate()[0])
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                outputs[role] = (proc.wait(5), "killed: did not stop on SIGTERM")
+    for role, (rc, out) in outputs.items():
+        assert rc == 0, (role, out[-2000:])
+        assert "stopped" in out, (role, out[-2000:])
