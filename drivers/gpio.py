@@ -4,8 +4,10 @@
     lamps = make_lamps({"ready": 4, "printer_fault": 15}, pin_factory=factory)
     lamps["ready"].on()
 
-Buttons are created with ``bounce_time=None``: debounce, hold and stuck
-detection live in ``tessera.dispatch`` so they behave the same on every pin
+Buttons are gpiozero ``DigitalInputDevice``s with ``bounce_time=None``, not
+``Button``s: a ``Button`` starts a hold-timer thread per pin (72 idle threads
+on a 12-counter panel Pi), and debounce, hold and stuck detection live in
+``tessera.dispatch`` so they behave the same on every pin
 factory and in the simulator. A button callback is ``partial(ring.push_now,
 pin, kind, value)``: on the compiled ring that is one C call (stamped with
 CLOCK_MONOTONIC, the clock of ``time.monotonic_ns()``), no Python frame.
@@ -90,18 +92,19 @@ class ButtonPanel:
 
     def __init__(self, sink: EdgeSink, pins: Iterable[int], *, pin_factory: Any = None,
                  pull_up: bool = True) -> None:
-        from gpiozero import Button  # imported here: nothing heavy at import time
+        from gpiozero import DigitalInputDevice  # imported here: nothing heavy at import time
 
         self._buttons: dict[int, Any] = {}
         try:
             for pin in pins:
                 if pin in self._buttons:
                     raise ValueError(f"pin {pin} listed twice")
-                btn = Button(pin, pull_up=pull_up, bounce_time=None, pin_factory=pin_factory)
+                btn = DigitalInputDevice(pin, pull_up=pull_up, bounce_time=None,
+                                         pin_factory=pin_factory)
                 self._buttons[pin] = btn
                 # only a push: no logic, no logging, no allocation in the callback
-                btn.when_pressed = partial(sink.push_now, pin, PRESS, 1)
-                btn.when_released = partial(sink.push_now, pin, RELEASE, 0)
+                btn.when_activated = partial(sink.push_now, pin, PRESS, 1)
+                btn.when_deactivated = partial(sink.push_now, pin, RELEASE, 0)
         except Exception as e:
             self.close()
             if isinstance(e, ValueError):
@@ -113,7 +116,7 @@ class ButtonPanel:
         return tuple(self._buttons)
 
     def is_pressed(self, pin: int) -> bool:
-        return bool(self._buttons[pin].is_pressed)
+        return bool(self._buttons[pin].is_active)
 
     def close(self) -> None:
         for btn in self._buttons.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,17 @@ def test_callbacks_only_push_press_and_release(ring_cls: type[Ring], mock_pins: 
     assert [(pin, kind, value) for _t, pin, kind, value in got] == [(27, PRESS, 1),
                                                                      (27, RELEASE, 0)]
     assert got[0][0] <= got[1][0]
+
+
+def test_a_panel_starts_no_thread_per_button(ring_cls: type[Ring], mock_pins: Any) -> None:
+    # a gpiozero Button runs a hold-timer thread per pin; hold lives in the dispatcher,
+    # so a 12-counter panel Pi must not carry 70+ idle threads (memory, start-up time)
+    before = threading.active_count()
+    with ButtonPanel(ring_cls(16), range(2, 26), pin_factory=mock_pins) as panel:
+        assert len(panel.pins) == 24
+        assert threading.active_count() == before
+        mock_pins.pin(5).drive_low()
+        assert panel.is_pressed(5) and not panel.is_pressed(6)
 
 
 @pytest.mark.timeout(60)
