@@ -32,20 +32,37 @@ from typing import Any
 
 import msgspec
 
+# ``seq`` is the rowid: never reused, because the newest row is never deleted
+# (retention keeps it) and, in stores that still carry a floor in
+# ``sqlite_sequence`` (the AUTOINCREMENT schema before engine store v3),
+# ``NEXT_SEQ_SQL`` stays above it. No AUTOINCREMENT, no UNIQUE on ``id`` (a uuid7
+# minted here) and no partial index on undelivered rows: each was one more B-tree
+# page in the WAL of every committed event (12 of 39 frames per
+# issue→confirm→call→done cycle). The drainer reads undelivered rows by ``seq``
+# range from its cursor.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
     type TEXT NOT NULL,
     ts TEXT NOT NULL,
     body TEXT NOT NULL,
     delivered_at REAL
 );
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS NULL;
 """
 
+# The next seq when a floor may live in sqlite_sequence (stores from before v3 and
+# legacy device outboxes), and when it cannot (no AUTOINCREMENT table in the file).
 NEXT_SEQ_SQL = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
                 "COALESCE((SELECT MAX(seq) FROM outbox), 0)) + 1")
+NEXT_SEQ_MAX_SQL = "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox"
+
+
+def next_seq_sql(conn: sqlite3.Connection) -> str:
+    """The query for the next outbox ``seq`` of the file behind ``conn``."""
+    has_floor = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                             "AND name = 'sqlite_sequence'").fetchone()
+    return NEXT_SEQ_SQL if has_floor else NEXT_SEQ_MAX_SQL
 
 _uuid_lock = threading.Lock()
 _last_ms = 0
@@ -114,6 +131,7 @@ class Outbox:
         self.clock_synced = clock_synced
         self._lock = threading.RLock()
         conn.executescript(SCHEMA)
+        self.next_seq_sql = next_seq_sql(conn)
 
     @classmethod
     def open(cls, path: str | Path, *, tenant: str, branch: str, device: str) -> Outbox:
@@ -145,7 +163,7 @@ class Outbox:
         # The caller holds the write lock (BEGIN IMMEDIATE), so the next AUTOINCREMENT
         # value is known before the INSERT and the row is written once, body included.
         # It is what AUTOINCREMENT would pick: above every seq ever used, even pruned ones.
-        (seq,) = conn.execute(NEXT_SEQ_SQL).fetchone()
+        (seq,) = conn.execute(self.next_seq_sql).fetchone()
         env = {
             "v": 1, "id": eid, "type": type_, "tenant": self.tenant, "branch": self.branch,
             "device": self.device, "seq": seq, "ts": stamp,

@@ -25,7 +25,6 @@ from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
 from tessera.engine.models import Ticket
 from tessera.engine.policy import Rules
 from tessera.engine.store import open_store
-from tessera.outbox import NEXT_SEQ_SQL as _NEXT_OUTBOX_SEQ  # what Outbox.append picks next
 from tessera.outbox import Outbox, rfc3339
 
 Envelope = dict[str, Any]
@@ -166,7 +165,7 @@ class EngineCore:
         reused), so positions increase across restarts without an index on ``qorder``
         (one B-tree page less per issue). Must be called before that event is emitted.
         """
-        (seq,) = self.conn.execute(_NEXT_OUTBOX_SEQ).fetchone()
+        (seq,) = self.conn.execute(self.outbox.next_seq_sql).fetchone()
         return int(seq)
 
     def _emit(self, type_: str, data: dict[str, Any]) -> None:

@@ -81,13 +81,15 @@ class Retention:
         # rows acked inside the durability window may be re-sent after a broker crash
         safe = now - self.redeliver_window_s
         with self.outbox.transaction() as c:
-            n = c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?",
-                          (min(now - self.keep_s, safe),)).rowcount
+            # the newest row always stays: its seq is the outbox's high-water mark
+            (newest,) = c.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
+            n = c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
+                          "AND seq < ?", (min(now - self.keep_s, safe), newest)).rowcount
             row = c.execute("SELECT seq FROM outbox WHERE delivered_at IS NOT NULL "
                             "ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.keep_rows,)).fetchone()
             if row is not None:
                 n += c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ? "
-                               "AND delivered_at < ?", (row[0], safe)).rowcount
+                               "AND delivered_at < ? AND seq < ?", (row[0], safe, newest)).rowcount
         return int(n)
 
     def undelivered_bytes(self) -> int:

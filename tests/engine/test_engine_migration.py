@@ -1,4 +1,4 @@
-"""Schema v1 → v2: an existing v1 store (built here from the v1 DDL) migrates in place
+"""Schema v1 → v3: an existing v1 store (built here from the v1 DDL) migrates in place
 and keeps working: numbers continue, FIFO order holds, history and events survive."""
 
 from __future__ import annotations
@@ -75,11 +75,20 @@ def test_v1_store_migrates_in_place_and_keeps_working(tmp_path: Path,
     clock = VirtualClock(START + timedelta(seconds=60))
     engine = open_engine(make_config(), clock)
     conn = engine.conn
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     indexes = _names(conn, "index")
     assert "tickets_issued" in indexes and "tickets_waiting" in indexes
-    assert not indexes & {"tickets_qorder", "tickets_open", "tickets_number"}
+    assert not indexes & {"tickets_qorder", "tickets_open", "tickets_number", "outbox_pending"}
+    # v3: the outbox is a plain rowid table (no AUTOINCREMENT, no UNIQUE id index); its
+    # rows survived and the old AUTOINCREMENT floor (seq 10, rows 8..10 pruned) is kept
+    (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()
+    assert "AUTOINCREMENT" not in ddl.upper() and "UNIQUE" not in ddl.upper()
+    assert not [r for r in conn.execute("PRAGMA index_list(outbox)")]
+    assert [r[0] for r in conn.execute("SELECT seq FROM outbox ORDER BY seq")] == \
+        list(range(1, 8))
+    assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+                        ).fetchone() == (10,)
     # service times kept, per service in their old order, in the clustered table
     assert conn.execute("SELECT service, seconds FROM service_times ORDER BY service, id"
                         ).fetchall() == [("accounts", 50.0), ("cash", 100.0), ("cash", 200.0),

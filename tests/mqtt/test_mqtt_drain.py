@@ -132,3 +132,26 @@ def test_over_budget_raises_a_fault_and_keeps_oldest_and_newest(outbox_factory: 
     ob.mark_delivered(seqs)
     rep2 = r.run()
     assert rep2.dropped == 0 and ob.all_events()[-1]["type"] == "device.recovered"
+
+
+def test_a_seq_is_never_reused_after_everything_delivered_is_pruned(outbox_factory: Any) -> None:
+    """The outbox has no AUTOINCREMENT: its high-water mark is its newest row, which
+    retention keeps, so a fully drained and pruned outbox still continues above it —
+    also for a second connection to the same file and after reopening."""
+    ob = outbox_factory("kiosk-1")
+    assert ob.next_seq_sql == "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox"  # no floor table
+    fill(ob, 30)
+    ob.mark_delivered(list(range(1, 31)))
+    r = Retention(ob, budget_bytes=1 << 30, clock=SystemClock(), keep_s=0, keep_rows=0,
+                  redeliver_window_s=0)
+    assert r.run(now=time.time() + 3600).pruned == 29
+    assert [e["seq"] for e in ob.all_events()] == [30]  # the newest stays
+    other = outbox_factory("kiosk-1")  # e.g. retention's own connection in a device link
+    fill(other, 1)
+    fill(ob, 1)
+    assert [e["seq"] for e in ob.all_events()] == [30, 31, 32]
+    ob.conn.close()
+    other.conn.close()
+    again = outbox_factory("kiosk-1")
+    fill(again, 1)
+    assert again.all_events()[-1]["seq"] == 33
