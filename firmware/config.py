@@ -34,6 +34,9 @@ PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
 HOURS_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
+# a staff login code: digit d is rating button d (1 = lowest); at most 5 rating buttons
+STAFF_CODE_DIGITS = (3, 8)  # shortest and longest code
+STAFF_CODE_RE = re.compile(rf"^[1-5]{{{STAFF_CODE_DIGITS[0]},{STAFF_CODE_DIGITS[1]}}}$")
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -108,6 +111,7 @@ class Panel(_Section, frozen=True):
     ratings: tuple[int, ...] = ()  # lowest score first
     rating_led: int | None = None
     transfer_targets: tuple[str, ...] = ()  # services TRANSFER cycles through
+    login: bool = False  # staff log in with a code typed on the rating buttons, DONE submits
 
 
 class Counter(_Section, frozen=True):
@@ -118,6 +122,17 @@ class Counter(_Section, frozen=True):
     device: str = "main"
     panel: Panel | None = None
     board_address: str | None = None
+
+
+class Staff(_Section, frozen=True):
+    """One person who may log in at a counter: ``code`` is typed on the rating buttons."""
+
+    id: str
+    code: str
+    name: str = ""
+
+    def __repr__(self) -> str:  # a login code never reaches a log line or a traceback
+        return f"Staff(id={self.id!r}, name={self.name!r}, code=<hidden>)"
 
 
 class KioskButton(_Section, frozen=True):
@@ -247,6 +262,7 @@ class BranchConfig(_Section, frozen=True):
     branch: BranchSection
     services: tuple[Service, ...]
     counters: tuple[Counter, ...] = ()
+    staff: tuple[Staff, ...] = ()
     clock: ClockSection = ClockSection()
     storage: StorageSection = StorageSection()
     engine: EngineSection = EngineSection()
@@ -383,6 +399,7 @@ def parse_config(text: str, *, base_dir: str | Path = ".", source: str = "<confi
     return cfg
 
 
+_LISTS: dict[str, type[Any]] = {"services": Service, "counters": Counter, "staff": Staff}
 _SECTIONS: dict[str, type[Any]] = {
     "branch": BranchSection,
     "clock": ClockSection,
@@ -400,9 +417,9 @@ _SECTIONS: dict[str, type[Any]] = {
 def _build(raw: dict[str, Any], base_dir: str, errors: list[str]) -> BranchConfig | None:
     parts: dict[str, Any] = {"base_dir": base_dir}
     for key in raw:
-        if key not in _SECTIONS and key not in ("services", "counters"):
+        if key not in _SECTIONS and key not in _LISTS:
             errors.append(f"{key}: unknown section; valid sections are "
-                          + ", ".join(sorted([*_SECTIONS, "services", "counters"])))
+                          + ", ".join(sorted([*_SECTIONS, *_LISTS])))
     if "branch" not in raw:
         errors.append("branch: missing section; add [branch] with tenant and branch ids")
     for key, typ in _SECTIONS.items():
@@ -410,7 +427,7 @@ def _build(raw: dict[str, Any], base_dir: str, errors: list[str]) -> BranchConfi
             val = _convert(raw[key], typ, key, errors)
             if val is not None:
                 parts[key] = val
-    for key, typ in (("services", Service), ("counters", Counter)):
+    for key, typ in _LISTS.items():
         items = raw.get(key, [])
         if not isinstance(items, list):
             errors.append(f"{key}: must be an array of tables ([[{key}]])")
@@ -527,6 +544,7 @@ def _cross_checks(cfg: BranchConfig) -> list[str]:
                         f"engine.priority_order lists {', '.join(cfg.engine.priority_order)}")
 
     errs.extend(_pin_checks(cfg))
+    errs.extend(_staff_checks(cfg))
 
     g = cfg.gpio
     if g.pin_factory and g.pin_factory not in PIN_FACTORIES:
@@ -555,6 +573,55 @@ def _cross_checks(cfg: BranchConfig) -> list[str]:
                          ("ticket.logo", cfg.ticket.logo)):
         if value and not cfg.path(value).is_file():
             errs.append(f"{field}: {cfg.path(value)} does not exist")
+    return errs
+
+
+def _staff_checks(cfg: BranchConfig) -> list[str]:
+    """[[staff]] ids and codes, login panels, and counters' fixed staff ids.
+
+    Messages never quote a code: config errors end up in logs and terminals.
+    """
+    errs: list[str] = []
+    lo, hi = STAFF_CODE_DIGITS
+    typable: list[tuple[int, Staff]] = []  # codes whose format is right
+    for i, st in enumerate(cfg.staff):
+        if not st.id.strip():
+            errs.append(f"staff[{i}].id: must not be empty; give each person an id, "
+                        "e.g. \"t-001\"")
+        if STAFF_CODE_RE.match(st.code):
+            typable.append((i, st))
+        else:
+            errs.append(f"staff[{i}].code: must be {lo} to {hi} digits, each 1-5 "
+                        "(digit d is rating button d, 1 = lowest), e.g. \"12312\"")
+    for key, paths in _dupes((f"staff[{i}].id", st.id) for i, st in enumerate(cfg.staff)
+                             if st.id.strip()).items():
+        errs.append(f"{paths[1]}: staff id {key!r} already used by {paths[0]}")
+    for paths in _dupes((f"staff[{i}].code", st.code) for i, st in enumerate(cfg.staff)
+                        ).values():
+        errs.append(f"{paths[1]}: same code as {paths[0]}; each person needs their own code")
+
+    staff_ids = {st.id for st in cfg.staff}
+    for i, c in enumerate(cfg.counters):
+        p = f"counters[{i}]"
+        if cfg.staff and c.staff and c.staff not in staff_ids:
+            errs.append(f"{p}.staff: unknown staff id {c.staff!r}; [[staff]] lists "
+                        + ", ".join(sorted(staff_ids)))
+        if c.panel is None or not c.panel.login:
+            continue
+        n = len(c.panel.ratings)
+        if n < 3:
+            errs.append(f"{p}.panel.login: codes are typed on the rating buttons; "
+                        f"panel.ratings has {n}, needs at least 3")
+        if c.panel.done is None:
+            errs.append(f"{p}.panel.login: codes are submitted (and staff log out) with DONE; "
+                        "set panel.done to its pin")
+        if not cfg.staff:
+            errs.append(f"{p}.panel.login: no one can log in; add [[staff]] entries with "
+                        "codes, or set login = false")
+        for j, st in typable:
+            if n >= 3 and max(int(d) for d in st.code) > n:
+                errs.append(f"staff[{j}].code: uses a digit above {n}, but {p} ({c.id!r}) "
+                            f"logs in on {n} rating buttons; use digits 1-{n}")
     return errs
 
 

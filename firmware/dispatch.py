@@ -324,7 +324,8 @@ def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Bindin
 
     Kiosk: ``issue`` (target = service, arg = priority class). Counter panels:
     ``next`` (hold → ``pause``), ``recall``, ``transfer``, ``no_show``,
-    ``done``, ``pause``, and ``rate`` (arg = 1 for the lowest rating button).
+    ``done`` (on a ``login`` panel, hold → ``done`` again with ``held``: log out),
+    ``pause``, and ``rate`` (arg = 1 for the lowest rating button).
     """
     out: list[Binding] = []
     if cfg.kiosk.device == device:
@@ -337,6 +338,7 @@ def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Bindin
         for name in ("recall", "transfer", "no_show", "done", "pause"):
             pin = getattr(p, name)
             if pin is not None:
-                out.append(Binding(pin, name, c.id))
+                hold = "done" if name == "done" and p.login else None  # held DONE: log out
+                out.append(Binding(pin, name, c.id, hold_action=hold))
         out.extend(Binding(pin, "rate", c.id, j + 1) for j, pin in enumerate(p.ratings))
     return out

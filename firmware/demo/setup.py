@@ -23,7 +23,8 @@ from pathlib import Path
 import msgspec
 from tessera.config import BranchConfig, Counter, Panel, service_spans
 
-SIM_PANEL = {"next": 5, "recall": 6, "transfer": 13, "no_show": 19, "done": 26, "pause": 12}
+SIM_PANEL: dict[str, int] = {"next": 5, "recall": 6, "transfer": 13, "no_show": 19, "done": 26,
+                             "pause": 12}
 SIM_RATINGS = (20, 21, 16, 17, 22)
 SIM_RATING_LED = 23
 
@@ -31,7 +32,10 @@ SIM_RATING_LED = 23
 def _sim_panel(cfg: BranchConfig, c: Counter) -> Panel:
     served = [cs.service for cs in c.services]
     others = [s.id for s in cfg.services if s.id not in served[:1]][:3]
-    return Panel(**SIM_PANEL, ratings=SIM_RATINGS[: min(5, max(3, cfg.engine.rating_scale))],
+    p = SIM_PANEL
+    return Panel(next=p["next"], recall=p["recall"], transfer=p["transfer"],
+                 no_show=p["no_show"], done=p["done"], pause=p["pause"],
+                 ratings=SIM_RATINGS[: min(5, max(3, cfg.engine.rating_scale))],
                  rating_led=SIM_RATING_LED, transfer_targets=tuple(others))
 
 

@@ -21,6 +21,7 @@ from tessera.config import parse_hhmm
 from tessera.drivers.alpha import BoardLine
 
 CLOSED, PAUSED, IDLE = "closed", "paused", "---"
+LOGIN = "login"  # a closed counter whose staff log in with a code on its panel
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,12 @@ class CounterContent:
     state: str = "closed"  # open | paused | closed
     ticket_id: str | None = None
     number: str | None = None
+    login: bool = False  # closed reads "login": the teller types a code on the panel
 
     @property
     def text(self) -> str:
         if self.state == "closed":
-            return CLOSED
+            return LOGIN if self.login else CLOSED
         if self.state == "paused":
             return PAUSED
         return self.number or IDLE

@@ -48,7 +48,8 @@ class DisplayRole:
         self.rebuilt = False  # True once the boards were rebuilt from an engine snapshot
         self._tick_s = tick_s
         self.hall = HallContent(cfg.board.history, cfg.board.highlight_s)
-        self.counters = {c.id: CounterContent() for c in cfg.counters}
+        self.counters = {c.id: CounterContent(login=c.panel is not None and c.panel.login)
+                         for c in cfg.counters}
         self._board_of = {c.id: c.board_address.upper() for c in cfg.counters if c.board_address}
         self._hall_addr = cfg.board.hall_address.upper()
         self._lock = threading.RLock()

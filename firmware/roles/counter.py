@@ -13,8 +13,17 @@ Keys (each a dispatcher action ``counter.<id>.<key>``):
 - ``rate.<n>``: rating ``n`` (1 = lowest), bound by the engine to the ticket
   this counter completed last; accepted presses blink the rating LED.
 
+Login panels (``panel.login = true``): a teller logs in with their ``[[staff]]``
+code. While logged out the counter is closed in the engine, the board shows
+``LOGIN``, the rating buttons are digit keys (button ``d`` types ``d``, one ``*``
+each), DONE submits and every other key is refused (``logged_out``). A right code
+opens the counter for that staff id; a wrong one shows ``ERR`` (``bad_login``),
+three in a row lock the pad for ``LOGIN_LOCK_S`` (``LOCKED``); a partial code is
+dropped after ``LOGIN_IDLE_S`` without a key. Holding DONE logs out (refused with
+a ticket current: ``ticket_open``). Codes are never logged, only staff ids.
+
     >>> role = CounterRole(cfg, cfg.counter("c1"), engine, clock)
-    >>> role.start()                 # opens the counter for its staff id
+    >>> role.start()                 # opens the counter for its staff id (login: "LOGIN")
     >>> role.on_key("next")          # -> Ticket A001 called, board shows "A001"
 """
 
@@ -25,13 +34,98 @@ import threading
 from typing import Any
 
 from tessera.clock import Clock
-from tessera.config import BranchConfig, Counter
+from tessera.config import STAFF_CODE_DIGITS, BranchConfig, Counter
 from tessera.roles.ports import EnginePort, Led, TextBoard
 
 log = logging.getLogger(__name__)
 
 CONFIRM_BLINK_S = 0.9
 KEYS = ("next", "recall", "transfer", "no_show", "done", "pause")
+
+LOGIN_FAILS_TO_LOCK = 3  # wrong codes in a row that lock the code pad
+LOGIN_LOCK_S = 30.0  # clock seconds a locked pad ignores codes
+LOGIN_IDLE_S = 10.0  # a partial code is dropped after this long without a key
+LOGIN_NOTICE_S = 3.0  # "ERR" or the new staff id stays on the board this long, or to the next key
+
+
+class CodePad:
+    """The code being typed on a login panel: digits, wrong-code lockout, board text.
+
+        >>> pad = CodePad({"1323": "t-001"})
+        >>> for d in "1323": pad.digit(d, now)
+        >>> pad.staff_for(pad.take(now))   # -> 't-001'
+    """
+
+    def __init__(self, codes: dict[str, str]) -> None:
+        self._codes = codes  # code -> staff id; never logged
+        self._entry = ""
+        self._last_key = 0.0
+        self._fails = 0
+        self._locked_until: float | None = None
+        self._notice: str | None = None
+        self._notice_at = 0.0
+
+    def locked(self, now: float) -> bool:
+        if self._locked_until is not None and now >= self._locked_until:
+            self._locked_until = None
+        return self._locked_until is not None
+
+    def digit(self, d: str, now: float) -> None:
+        self._expire(now)
+        if len(self._entry) <= STAFF_CODE_DIGITS[1]:  # one more than any code: never matches
+            self._entry += d
+        self._last_key = now
+        self._notice = None
+
+    def take(self, now: float) -> str:
+        """The code typed so far ("" when none or dropped as idle); the pad is cleared."""
+        self._expire(now)
+        entry, self._entry = self._entry, ""
+        return entry
+
+    def staff_for(self, code: str) -> str | None:
+        return self._codes.get(code)
+
+    def failed(self, now: float) -> bool:
+        """Count a wrong code; True when this one locked the pad."""
+        self._fails += 1
+        self.notify("ERR", now)
+        if self._fails < LOGIN_FAILS_TO_LOCK:
+            return False
+        self._fails = 0
+        self._locked_until = now + LOGIN_LOCK_S
+        return True
+
+    def succeeded(self, staff: str, now: float) -> None:
+        self._fails = 0
+        self.notify(staff, now)
+
+    def notify(self, text: str | None, now: float) -> None:
+        """Show ``text`` for ``LOGIN_NOTICE_S`` (None: clear the current notice)."""
+        self._notice, self._notice_at = text, now
+
+    def notice(self, now: float) -> str | None:
+        if self._notice is not None and now - self._notice_at < LOGIN_NOTICE_S:
+            return self._notice
+        self._notice = None
+        return None
+
+    def text(self, now: float) -> str:
+        """What a logged-out counter's board shows."""
+        if self.locked(now):
+            return "LOCKED"
+        self._expire(now)
+        if self._entry:
+            return "*" * len(self._entry)
+        return self.notice(now) or "LOGIN"
+
+    def clear(self) -> None:
+        self._entry = ""
+        self._notice = None
+
+    def _expire(self, now: float) -> None:
+        if self._entry and now - self._last_key >= LOGIN_IDLE_S:
+            self._entry = ""
 
 
 class CounterRole:
@@ -56,6 +150,16 @@ class CounterRole:
         self._lock = threading.RLock()
         self.refused = 0  # commands the engine rejected (queue empty, bad state...)
         self.last_error: str | None = None
+        panel = counter.panel
+        self.pad = CodePad({st.code: st.id for st in cfg.staff}) \
+            if panel is not None and panel.login else None
+        self._login_press = False  # the last DONE tap logged in: its hold is not a logout
+        self._shown: str | None = None  # last text sent to the board
+
+    @property
+    def logged_out(self) -> bool:
+        """A login panel nobody is logged in to (panels without login never are)."""
+        return self.pad is not None and self.staff is None
 
     @property
     def id(self) -> str:
@@ -68,8 +172,12 @@ class CounterRole:
         return tuple(t for t in targets if t != self.current_service)
 
     def start(self) -> None:
-        """Open the counter for its staff (idempotent from the engine's view)."""
-        self._command(self.engine.open_counter, self.id, self.staff)
+        """Open the counter for its staff (idempotent from the engine's view); a login
+        panel without a configured staff id closes it instead and waits for a code."""
+        if self.logged_out:
+            self._close_counter()  # a counter nobody is logged in to takes no calls
+        else:
+            self._command(self.engine.open_counter, self.id, self.staff)
         self._show()
 
     # ------------------------------------------------------------------ keys
@@ -78,15 +186,25 @@ class CounterRole:
         """Handle one panel key; returns the engine's answer or None when refused."""
         with self._lock:
             if key.startswith("rate."):
-                return self.on_rating(int(key.split(".", 1)[1]))
+                score = int(key.split(".", 1)[1])
+                return self._code_digit(score) if self.logged_out else self.on_rating(score)
+            if key not in KEYS:
+                raise ValueError(f"unknown counter key {key!r}; use one of {', '.join(KEYS)}")
+            if self.pad is not None:
+                login_press, self._login_press = self._login_press, False
+                self.pad.notify(None, self.clock.monotonic())
+                if self.logged_out:
+                    return self._logged_out_key(key, held)
+                if key == "done" and held:
+                    # the dispatcher fires a hold after its own tap: the hold of the DONE
+                    # press that just logged in must not log straight out again
+                    return None if login_press else self._logout()
             if key == "pause" or (key == "next" and held):
                 return self._pause()
             handler = {
                 "next": self._next, "recall": self._recall, "transfer": self._select_transfer,
                 "no_show": self._no_show, "done": self._done,
-            }.get(key)
-            if handler is None:
-                raise ValueError(f"unknown counter key {key!r}; use one of {', '.join(KEYS)}")
+            }[key]
             return handler()
 
     def on_rating(self, score: int) -> Any:
@@ -102,12 +220,19 @@ class CounterRole:
             return rating
 
     def tick(self) -> None:
-        """Close an expired rating window (its LED goes off)."""
+        """Close an expired rating window (its LED goes off); on a login panel, bring the
+        board up to date when a lockout, a partial code or a notice runs out."""
         with self._lock:
             if self._rating_until is not None and self.clock.monotonic() > self._rating_until:
-                self._rating_until = None
-                if self.rating_led is not None:
-                    self.rating_led.off()
+                self._end_rating_window()
+            if self.pad is not None and self.board is not None \
+                    and self.board_text() != self._shown:
+                self._show()
+
+    def _end_rating_window(self) -> None:
+        self._rating_until = None
+        if self.rating_led is not None:
+            self.rating_led.off()
 
     def _confirm_blink(self) -> None:
         led = self.rating_led
@@ -183,6 +308,83 @@ class CounterRole:
         self._show()
         return state
 
+    # ------------------------------------------------------------------ login
+
+    def _logged_out_key(self, key: str, held: bool) -> Any:
+        if key != "done":
+            self._refuse("logged_out")
+            self._show()
+            return None
+        return None if held else self._submit_code()
+
+    def _code_digit(self, digit: int) -> Any:
+        assert self.pad is not None
+        now = self.clock.monotonic()
+        if self.pad.locked(now):
+            self._refuse("locked")
+        else:
+            self.pad.digit(str(digit), now)
+        self._show()
+        return None
+
+    def _submit_code(self) -> Any:
+        assert self.pad is not None
+        now = self.clock.monotonic()
+        if self.pad.locked(now):
+            self._refuse("locked")
+            self._show()
+            return None
+        code = self.pad.take(now)
+        if code:  # DONE with nothing typed (or typed too long ago) checks nothing
+            staff = self.pad.staff_for(code)
+            if staff is not None:
+                return self._login(staff, now)
+            self._refuse("bad_login")
+            if self.pad.failed(now):
+                log.warning("counter %s: %d wrong staff codes in a row; codes ignored for %g s",
+                            self.id, LOGIN_FAILS_TO_LOCK, LOGIN_LOCK_S)
+        self._show()
+        return None
+
+    def _login(self, staff: str, now: float) -> Any:
+        assert self.pad is not None
+        state = self._command(self.engine.open_counter, self.id, staff)
+        if state is not None:
+            self.staff = staff
+            self.paused = False
+            self._login_press = True
+            self.pad.succeeded(staff, now)
+            log.info("counter %s: %s logged in", self.id, staff)
+        self._show()
+        return state
+
+    def _logout(self) -> Any:
+        if self.current is not None:
+            self._refuse("ticket_open")  # finish or no-show it first: no customer is stranded
+            self._show()
+            return None
+        state = self._close_counter()
+        if state is not None:
+            log.info("counter %s: %s logged out", self.id, self.staff)
+            self.staff = None
+            self.paused = False
+            self.transfer_choice = None
+            # the rating buttons are digit keys from now on, and a rating pressed after a
+            # new login would be credited to the new staff id
+            self._end_rating_window()
+            assert self.pad is not None
+            self.pad.clear()
+        self._show()
+        return state
+
+    def _close_counter(self) -> Any:
+        return self._command(self.engine.close_counter, self.id)
+
+    def _refuse(self, code: str) -> None:
+        self.last_error = code
+        self.refusals[code] = self.refusals.get(code, 0) + 1
+        log.info("counter %s: key refused (%s)", self.id, code)
+
     # ------------------------------------------------------------------ events
 
     def on_event(self, env: dict[str, Any]) -> None:
@@ -209,17 +411,23 @@ class CounterRole:
     # ------------------------------------------------------------------ helpers
 
     def board_text(self) -> str:
+        if self.pad is not None and self.staff is None:
+            return self.pad.text(self.clock.monotonic())
         if self.transfer_choice is not None:
             return f"{self.current or ''}>{self.transfer_targets[self.transfer_choice]}"
         if self.paused:
             return "PAUSED"
-        return self.current or "----"
+        if self.current:
+            return self.current
+        notice = self.pad.notice(self.clock.monotonic()) if self.pad is not None else None
+        return notice or "----"
 
     def _show(self) -> None:
         if self.board is None:
             return
+        self._shown = text = self.board_text()
         try:
-            self.board.show(self.board_text())
+            self.board.show(text)
         except OSError as e:  # a dead counter sign must not stop the teller
             log.warning("counter %s board: %s", self.id, e)
 

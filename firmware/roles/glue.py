@@ -117,7 +117,8 @@ class ActionRouter:
         if parts[0] == "counter" and len(parts) >= 3 and parts[1] in self.counters:
             role = self.counters[parts[1]]
             key = ".".join(parts[2:])
-            # the dispatcher fires NEXT's hold as a separate "pause" action
+            # the dispatcher fires NEXT's hold as a separate "pause" action; DONE's hold
+            # (login panels) arrives as "done" with held=True: the teller logs out
             return role.on_key(key, held=held and key != "pause")
         self.unknown += 1
         log.warning("no role handles action %r", action)

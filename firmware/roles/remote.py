@@ -95,6 +95,9 @@ class RemoteEngine:
     def open_counter(self, counter: str, staff: str | None = None) -> Any:
         return self._call("open-counter", counter=counter, staff=staff)
 
+    def close_counter(self, counter: str) -> Any:
+        return self._call("close-counter", counter=counter)
+
     def pause(self, counter: str) -> Any:
         return self._call("pause", counter=counter)
 

@@ -37,6 +37,9 @@ class StubEngine:
     def open_counter(self, counter: str, staff: str | None = None) -> Any:
         self._rec("open", counter, staff)
 
+    def close_counter(self, counter: str) -> Any:
+        self._rec("close", counter)
+
     def call_next(self, counter: str) -> T:
         if not self.waiting:
             raise QueueEmpty("nobody waiting")

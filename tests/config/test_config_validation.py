@@ -197,3 +197,99 @@ def test_device_checks_are_scoped_to_the_roles_that_own_the_device(tmp_path: Pat
     broken.write_text(text.replace('prefix = "B"', 'prefix = "A"'), encoding="utf-8")
     with pytest.raises(ConfigError, match="prefix 'A' already used"):
         load_config(broken, roles=("display",))
+
+
+# --------------------------------------------------------------------------- staff login
+
+LOGIN_PANEL = "panel = { next = 5, recall = 6, done = 7, ratings = [20, 21, 16], login = true }"
+STAFF = """
+[[staff]]
+id = "ann"
+name = "Ann"
+code = "1323"
+
+[[staff]]
+id = "bob"
+code = "2113"
+"""
+LOGIN_GOOD = GOOD.replace("panel = { next = 5, recall = 6 }", LOGIN_PANEL) + STAFF
+
+
+def test_login_panel_and_staff_load() -> None:
+    cfg = parse_config(LOGIN_GOOD)
+    panel = cfg.counter("c1").panel
+    assert panel is not None and panel.login
+    assert [(s.id, s.name) for s in cfg.staff] == [("ann", "Ann"), ("bob", "")]
+    assert "1323" not in repr(cfg.staff) and "1323" not in repr(cfg)
+    assert parse_config(GOOD).staff == ()  # no [[staff]]: nothing changes
+
+
+def test_counter_staff_without_a_staff_list_stays_valid(bank_config_path: Path) -> None:
+    assert parse_config(GOOD.replace('services = [{ service = "cash" }]',
+                                     'services = [{ service = "cash" }]\nstaff = "t-009"'))
+    assert load_config(bank_config_path).counter("c1").staff == "t-001"
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (('id = "bob"', 'id = "ann"'), "staff[1].id: staff id 'ann' already used by staff[0].id"),
+    (('id = "bob"', 'id = ""'), "staff[1].id: must not be empty"),
+    (('code = "2113"', 'code = "1323"'),
+     "staff[1].code: same code as staff[0].code; each person needs their own code"),
+    (('code = "2113"', 'code = "2114"'),
+     "staff[1].code: uses a digit above 3, but counters[0] ('c1') logs in on 3 rating "
+     "buttons; use digits 1-3"),
+    (('code = "2113"', 'code = "21"'), "staff[1].code: must be 3 to 8 digits, each 1-5"),
+    (('code = "2113"', 'code = "123456789"'), "staff[1].code: must be 3 to 8 digits"),
+    (('code = "2113"', 'code = "2a13"'), "staff[1].code: must be 3 to 8 digits"),
+    (('code = "2113"', 'code = "2013"'), "staff[1].code: must be 3 to 8 digits"),
+    (('code = "2113"', "code = 2113"), "staff[1].code: Expected `str`, got `int`"),
+    (('id = "bob"', 'id = "bob"\npin = 3'), "staff[1]: Object contains unknown field `pin`"),
+    (("ratings = [20, 21, 16], ", ""),
+     "counters[0].panel.login: codes are typed on the rating buttons; panel.ratings has 0, "
+     "needs at least 3"),
+    (("done = 7, ", ""),
+     "counters[0].panel.login: codes are submitted (and staff log out) with DONE; "
+     "set panel.done to its pin"),
+    (('services = [{ service = "cash" }]', 'services = [{ service = "cash" }]\nstaff = "zed"'),
+     "counters[0].staff: unknown staff id 'zed'; [[staff]] lists ann, bob"),
+])
+def test_each_staff_mistake_has_its_message(edit: tuple[str, str], expected: str) -> None:
+    assert edit[0] in LOGIN_GOOD
+    errs = errors_of(LOGIN_GOOD.replace(edit[0], edit[1], 1))
+    assert any(expected in e for e in errs), errs
+    assert not any("1323" in e or "2113" in e for e in errs), errs  # codes stay secret
+
+
+def test_login_panel_without_any_staff_is_an_error() -> None:
+    errs = errors_of(GOOD.replace("panel = { next = 5, recall = 6 }", LOGIN_PANEL))
+    assert errs == ["counters[0].panel.login: no one can log in; add [[staff]] entries with "
+                    "codes, or set login = false"]
+
+
+def test_code_digits_are_checked_against_every_login_panel() -> None:
+    # a 4-button login panel accepts digit 4; the 3-button one does not
+    text = LOGIN_GOOD.replace('code = "2113"', 'code = "2114"').replace(
+        "[kiosk]", '[[counters]]\nid = "c2"\nnumber = 2\nservices = [{ service = "loans" }]\n'
+        "panel = { next = 8, done = 9, ratings = [10, 11, 12, 13], login = true }\n\n[kiosk]")
+    errs = errors_of(text)
+    assert [e for e in errs if e.startswith("staff[")] == [
+        "staff[1].code: uses a digit above 3, but counters[0] ('c1') logs in on 3 rating "
+        "buttons; use digits 1-3"]
+
+
+def test_staff_errors_are_reported_together() -> None:
+    text = LOGIN_GOOD.replace('id = "bob"', 'id = "ann"') \
+        .replace('code = "2113"', 'code = "1323"').replace("done = 7, ", "") \
+        .replace('services = [{ service = "cash" }]',
+                 'services = [{ service = "cash" }]\nstaff = "zed"')
+    errs = errors_of(text)
+    for marker in ("staff id 'ann' already used", "same code as staff[0].code",
+                   "set panel.done", "unknown staff id 'zed'"):
+        assert sum(marker in e for e in errs) == 1, (marker, errs)
+
+
+def test_clinic_example_has_a_login_desk(clinic_config_path: Path) -> None:
+    cfg = load_config(clinic_config_path)
+    desk = cfg.counter("desk")
+    assert desk.panel is not None and desk.panel.login and len(desk.panel.ratings) == 3
+    assert desk.staff in {s.id for s in cfg.staff} and len(cfg.staff) >= 2

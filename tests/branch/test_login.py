@@ -1,0 +1,375 @@
+"""Staff login at a counter (issue #7) against the real engine on a SQLite file in tmp_path:
+codes typed on the rating buttons, lockout, partial-code timeout, logout by holding DONE,
+and the staff id on the events; one run through mock GPIO pins and the dispatcher."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tessera.clock import VirtualClock
+from tessera.config import BranchConfig, parse_config
+from tessera.engine import Engine, always_trusted
+from tessera.roles.counter import LOGIN_IDLE_S, LOGIN_LOCK_S, LOGIN_NOTICE_S, CounterRole
+
+ANN, BOB = "13231", "2113"  # rating buttons 1..3 of c1 (1 = lowest)
+
+TOML = """
+[branch]
+tenant = "acme"
+branch = "b1"
+timezone = "UTC"
+
+[clock]
+trust = "always"
+
+[[services]]
+id = "cash"
+prefix = "A"
+names = { en = "Cash" }
+
+[[counters]]
+id = "c1"
+number = 1
+services = [{ service = "cash" }]
+panel = { next = 5, recall = 6, no_show = 19, done = 26, ratings = [20, 21, 16], login = true }
+
+[[counters]]
+id = "c2"
+number = 2
+services = [{ service = "cash" }]
+staff = "t-bob"
+panel = { next = 12, done = 8, ratings = [0, 1, 11], login = true }
+
+[[staff]]
+id = "t-ann"
+name = "Ann"
+code = "13231"
+
+[[staff]]
+id = "t-bob"
+code = "2113"
+"""
+
+
+class Sign:
+    """A one-line counter sign: it shows the last text it was sent."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        self.text = text
+
+
+class Lamp:
+    def __init__(self) -> None:
+        self.lit = False
+
+    def on(self) -> None:
+        self.lit = True
+
+    def off(self) -> None:
+        self.lit = False
+
+    def blink(self, on_time: float = 1, off_time: float = 1) -> None:
+        self.lit = True
+
+
+class Desk:
+    """One login counter wired to a real engine; ``events()`` reads the engine's outbox."""
+
+    def __init__(self, tmp_path: Path, counter: str = "c1") -> None:
+        self.cfg: BranchConfig = parse_config(TOML, base_dir=tmp_path)
+        self.clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+        self.db = tmp_path / "engine.db"
+        self.engine = Engine.open(self.cfg, self.clock, self.db, trust=always_trusted)
+        self.sign = Sign()
+        self.lamp = Lamp()
+        self.role = CounterRole(self.cfg, self.cfg.counter(counter), self.engine, self.clock,
+                                board=self.sign, rating_led=self.lamp)
+        self.role.start()
+
+    def type_code(self, code: str, *, gap_s: float = 0.5) -> Any:
+        for d in code:
+            assert self.role.on_key(f"rate.{d}") is None
+            self.clock.advance(gap_s)
+        return self.role.on_key("done")
+
+    def issue(self, n: int = 1) -> list[str]:
+        out = []
+        for _ in range(n):
+            t = self.engine.issue("cash")
+            self.engine.confirm_printed(t.id)
+            out.append(t.number)
+        return out
+
+    def events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            rows = [json.loads(b) for (b,) in conn.execute("SELECT body FROM outbox ORDER BY seq")]
+        finally:
+            conn.close()
+        return [e for e in rows if type_ is None or e["type"] == type_]
+
+    def state(self) -> dict[str, Any]:
+        counter: dict[str, Any] = self.engine.snapshot()["counters"][self.role.id]
+        return counter
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    d = Desk(tmp_path)
+    yield d
+    d.close()
+
+
+def test_logged_out_counter_is_closed_and_refuses_staff_keys(desk: Desk) -> None:
+    assert desk.role.logged_out and desk.sign.text == "LOGIN"
+    assert desk.state()["state"] == "closed"
+    assert desk.events("counter.opened") == []  # start() did not open it
+    desk.issue()
+    for key in ("next", "recall", "transfer", "no_show", "pause"):
+        assert desk.role.on_key(key) is None
+    assert desk.role.on_key("next", held=True) is None
+    assert desk.role.refusals == {"logged_out": 6}
+    assert desk.events("ticket.called") == []
+    assert desk.engine.snapshot()["services"]["cash"]["waiting"] == 1
+    assert desk.sign.text == "LOGIN"
+
+
+def test_right_code_opens_the_counter_and_calls_carry_that_staff_id(
+        desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    desk.issue(2)
+    shown = []
+    for d in ANN:
+        desk.role.on_key(f"rate.{d}")
+        shown.append(desk.sign.text)
+    assert shown == ["*", "**", "***", "****", "*****"]
+    state = desk.role.on_key("done")
+    assert state.state == "open" and state.staff == "t-ann"
+    assert desk.sign.text == "t-ann"  # greeting, then the normal board
+    desk.clock.advance(LOGIN_NOTICE_S)
+    desk.role.tick()
+    assert desk.sign.text == "----"
+    assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
+    assert [e["data"]["staff"] for e in desk.events("counter.opened")] == ["t-ann"]
+
+    ticket = desk.role.on_key("next")
+    assert desk.sign.text == ticket.number == "A001"
+    [called] = desk.events("ticket.called")
+    assert called["data"]["staff"] == "t-ann" and called["data"]["number"] == "A001"
+    # rating keys are ratings again once logged in
+    desk.role.on_key("done")
+    assert desk.role.on_key("rate.3").status == "bound"
+    assert [e["data"]["staff"] for e in desk.events("feedback.rated")] == ["t-ann"]
+
+    bodies = json.dumps(desk.events())
+    assert '"code"' not in bodies and ANN not in bodies
+    assert "t-ann logged in" in caplog.text and ANN not in caplog.text
+
+
+def test_three_wrong_codes_lock_the_pad_for_30_s(desk: Desk) -> None:
+    assert desk.type_code("111") is None
+    assert desk.sign.text == "ERR" and desk.role.refusals == {"bad_login": 1}
+    desk.role.on_key("rate.2")
+    assert desk.sign.text == "*"  # the next key clears ERR
+    desk.role.on_key("done")
+    assert desk.type_code("3333") is None
+    assert desk.role.refusals["bad_login"] == 3
+    assert desk.sign.text == "LOCKED"
+    locked_at = desk.clock.monotonic()
+
+    # the right code is ignored while locked, digit by digit
+    assert desk.type_code(ANN, gap_s=0.1) is None
+    assert desk.role.refusals["locked"] == len(ANN) + 1
+    assert desk.role.logged_out and desk.state()["state"] == "closed"
+    desk.clock.advance(locked_at + LOGIN_LOCK_S - 0.1 - desk.clock.monotonic())
+    desk.role.tick()
+    assert desk.sign.text == "LOCKED"
+    desk.clock.advance(0.1)
+    desk.role.tick()
+    assert desk.sign.text == "LOGIN"  # the lock ran out on the clock, not on a key
+    assert desk.type_code(ANN).staff == "t-ann"
+    assert desk.role.refusals["bad_login"] == 3
+
+
+def test_a_right_code_resets_the_wrong_code_count(desk: Desk) -> None:
+    desk.type_code("222")
+    desk.type_code("333")
+    assert desk.type_code(ANN) is not None
+    desk.role.on_key("done")  # a tap (no ticket), then the hold: log out
+    assert desk.role.on_key("done", held=True).state == "closed"
+    desk.type_code("222")
+    desk.type_code("333")
+    assert desk.sign.text == "ERR"  # two in a row, not four: not locked
+    assert desk.type_code(BOB).staff == "t-bob"
+
+
+def test_a_partial_code_is_dropped_after_10_s_without_a_key(desk: Desk) -> None:
+    for d in ANN[:2]:
+        desk.role.on_key(f"rate.{d}")
+    desk.clock.advance(LOGIN_IDLE_S)
+    desk.role.tick()
+    assert desk.sign.text == "LOGIN"
+    # the rest alone is a wrong code; without the drop it would have completed ANN
+    assert desk.type_code(ANN[2:]) is None
+    assert desk.role.refusals == {"bad_login": 1}
+    # each key restarts the idle time: slow but steady typing still logs in
+    assert desk.type_code(ANN, gap_s=LOGIN_IDLE_S - 1).staff == "t-ann"
+
+
+def test_logout_refused_with_a_ticket_allowed_after_done(desk: Desk) -> None:
+    desk.issue()
+    desk.type_code(ANN)
+    desk.role.on_key("next")
+    assert desk.role.on_key("done", held=True) is None
+    assert desk.role.refusals == {"ticket_open": 1}
+    assert desk.state()["state"] == "open" and desk.state()["current"]["number"] == "A001"
+    assert desk.sign.text == "A001"
+
+    desk.role.on_key("done")
+    assert desk.lamp.lit  # the rating window opened
+    state = desk.role.on_key("done", held=True)
+    assert state.state == "closed"
+    assert desk.state()["state"] == "closed"
+    assert desk.sign.text == "LOGIN" and not desk.lamp.lit and not desk.role.rating_live
+    [closed] = desk.events("counter.closed")
+    assert closed["data"]["staff"] == "t-ann"
+    # logged out again: staff keys refused, rating buttons type digits, nothing is rated
+    assert desk.role.on_key("next") is None and desk.role.refusals["logged_out"] == 1
+    desk.role.on_key("rate.3")
+    assert desk.sign.text == "*"
+    assert desk.events("feedback.rated") == []
+
+
+def test_a_second_teller_logs_in_and_their_id_is_on_the_next_call(desk: Desk) -> None:
+    desk.issue(2)
+    desk.type_code(ANN)
+    desk.role.on_key("next")
+    desk.role.on_key("done")
+    desk.role.on_key("done", held=True)
+    assert desk.type_code(BOB).staff == "t-bob"
+    desk.role.on_key("next")
+    desk.role.on_key("done")
+    desk.role.on_key("rate.1")
+    calls = [(e["data"]["number"], e["data"]["staff"]) for e in desk.events("ticket.called")]
+    assert calls == [("A001", "t-ann"), ("A002", "t-bob")]
+    assert [e["data"]["staff"] for e in desk.events("ticket.done")] == ["t-ann", "t-bob"]
+    assert [e["data"]["staff"] for e in desk.events("feedback.rated")] == ["t-bob"]
+    opened = [e["data"]["staff"] for e in desk.events("counter.opened")]
+    assert opened == ["t-ann", "t-bob"]
+
+
+def test_the_hold_of_the_done_press_that_logged_in_is_not_a_logout(desk: Desk) -> None:
+    # the dispatcher fires a hold after its tap: a long DONE press on the code logs in once
+    desk.type_code(ANN)
+    assert desk.role.on_key("done", held=True) is None
+    assert not desk.role.logged_out and desk.state()["state"] == "open"
+    desk.role.on_key("done")
+    assert desk.role.on_key("done", held=True) is not None
+    assert desk.role.logged_out
+
+
+def test_a_counter_with_configured_staff_starts_logged_in(tmp_path: Path) -> None:
+    d = Desk(tmp_path, counter="c2")
+    try:
+        assert not d.role.logged_out and d.sign.text == "----"
+        assert d.state()["state"] == "open" and d.state()["staff"] == "t-bob"
+        d.issue()
+        assert d.role.on_key("next").number == "A001"
+        d.role.on_key("done")
+        d.role.on_key("done", held=True)
+        assert d.role.logged_out and d.state()["state"] == "closed"
+        assert d.type_code(ANN).staff == "t-ann"
+    finally:
+        d.close()
+
+
+def test_panels_without_login_keep_done_without_a_hold(tmp_path: Path) -> None:
+    from tessera.dispatch import bindings_from_config
+
+    cfg = parse_config(TOML.replace(", login = true }", " }"), base_dir=tmp_path)
+    done = {b.target: b for b in bindings_from_config(cfg) if b.action == "done"}
+    assert done["c1"].hold_action is None and done["c2"].hold_action is None
+    login = {b.target: b for b in bindings_from_config(parse_config(TOML, base_dir=tmp_path))
+             if b.action == "done"}
+    assert login["c1"].hold_action == "done"
+
+
+@pytest.mark.timeout(60)
+def test_code_typed_on_mock_pins_logs_in_and_held_done_logs_out(
+        tmp_path: Path, mock_pins: Any) -> None:
+    from tessera.cext import Ring
+    from tessera.dispatch import Dispatcher, Timing, bindings_from_config
+    from tessera.drivers.gpio import ButtonPanel
+    from tessera.roles.glue import ActionRouter
+    from tessera.sim.scenario import press_pin
+
+    desk = Desk(tmp_path)
+    router = ActionRouter(counters={"c1": desk.role})
+    binds = bindings_from_config(desk.cfg, "main")
+    ring = Ring(desk.cfg.gpio.ring_capacity)
+    # a tap lasts ~5 ms, a hold 1.5 s: far apart, so a busy machine cannot turn one into
+    # the other (the dispatcher times presses by their ring timestamps)
+    disp = Dispatcher(ring, binds, router.on_button,
+                      timing=Timing(debounce_ms=1, hold_ms=1000, stuck_ms=20_000, repeat_ms=1))
+    panel = ButtonPanel(ring, [b.pin for b in binds], pin_factory=mock_pins)
+    disp.start()
+    try:
+        panel_cfg = desk.cfg.counter("c1").panel
+        assert panel_cfg is not None
+        n = 0
+        for d in ANN:
+            press_pin(mock_pins.pin(panel_cfg.ratings[int(d) - 1]), settle_s=0.005)
+            n += 1
+            assert router.wait_for(n)
+        assert desk.sign.text == "*" * len(ANN)
+        press_pin(mock_pins.pin(panel_cfg.done), settle_s=0.005)
+        n += 1
+        assert router.wait_for(n)
+        assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
+
+        press_pin(mock_pins.pin(panel_cfg.done), hold_s=1.5, settle_s=0.005)
+        n += 2  # the tap (no ticket: refused by the engine), then the hold
+        assert router.wait_for(n)
+        assert desk.state()["state"] == "closed" and desk.sign.text == "LOGIN"
+        assert [e["data"]["staff"] for e in desk.events("counter.closed")] == ["t-ann"]
+        assert router.failed == 0 and disp.stats["handler_errors"] == 0
+    finally:
+        disp.stop()
+        panel.close()
+        desk.close()
+
+
+def test_the_display_role_shows_login_on_a_closed_login_counter(desk: Desk) -> None:
+    """On a real branch the counter sign is driven by the display role from events:
+    a closed login counter reads "login" (a closed plain counter "closed")."""
+    from tessera.display.role import DisplayRole
+
+    display = DisplayRole(desk.cfg, clock=desk.clock)
+    for env in desk.events():
+        display.on_event(env)
+    assert display.counters["c1"].text == "login"
+    desk.type_code(ANN)
+    for env in desk.events("counter.opened"):
+        display.on_event(env)
+    assert display.counters["c1"].text == "---"
+    desk.role.on_key("next")  # queue empty: refused, but no longer the login's own DONE
+    assert desk.role.on_key("done", held=True).state == "closed"
+    for env in desk.events("counter.closed")[-1:]:
+        display.on_event(env)
+    assert display.counters["c1"].text == "login"
+    plain = [c.id for c in desk.cfg.counters if c.panel is None or not c.panel.login]
+    for cid in plain:
+        assert display.counters[cid].text == "closed"
