@@ -11,6 +11,16 @@ Measured in one run on this machine:
   MQTT roles) and all-in-one: spawn → "ready" line, and peak RSS (VmHWM) after
   serving a few presses; baseline: ``python -c pass`` start-up.
 
+The counter role is measured as one counter Pi runs it (``--device main``: the
+panels wired to that Pi); ``tessera run counter`` without ``--device`` in
+simulation runs every device's panels, each with its own MQTT link.
+
+Floors, same run: a bare interpreter that only imports the third-party
+libraries a role cannot run without (``ROLE_LIBS``: paho-mqtt, msgspec,
+gpiozero, python-escpos, Pillow, pyserial...) and exits: ``ready_floor_ms``
+(spawn → exit) and ``rss_floor_mib`` (its peak RSS). A target below its floor
+cannot be met by any code on top of those libraries on this machine.
+
 Notes: ``--sim`` processes host their emulators (printer, board threads), so
 their RSS includes a little simulator; the targets in the issue are for the
 roles themselves.
@@ -30,6 +40,16 @@ from pathlib import Path
 from typing import Any
 
 ROLES = ("engine", "kiosk", "counter", "display", "all")
+_BASE_LIBS = ("msgspec", "tomllib", "zoneinfo", "paho.mqtt.client")
+ROLE_LIBS: dict[str, tuple[str, ...]] = {
+    "engine": (*_BASE_LIBS, "sqlite3"),
+    "display": (*_BASE_LIBS, "sqlite3", "serial", "wave"),
+    "counter": (*_BASE_LIBS, "sqlite3", "gpiozero"),
+    "kiosk": (*_BASE_LIBS, "sqlite3", "gpiozero", "serial", "escpos.printer", "PIL.ImageDraw",
+              "PIL.ImageFont", "segno"),
+}
+ROLE_LIBS["all"] = tuple(dict.fromkeys(m for libs in ROLE_LIBS.values() for m in libs))
+ROLE_ARGS: dict[str, tuple[str, ...]] = {"counter": ("--device", "main")}  # one counter Pi
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bank.toml"
 
 
@@ -158,7 +178,8 @@ def _role_config(tmp: Path, broker_url: str) -> Path:
 
 def _start(role: str, config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], float]:
     """Start ``tessera run ROLE --config C --sim``; (process, spawn → ready ms)."""
-    cmd = [sys.executable, "-m", "tessera", "run", role, "--config", str(config), "--sim"]
+    cmd = [sys.executable, "-m", "tessera", "run", role, "--config", str(config), "--sim",
+           *ROLE_ARGS.get(role, ())]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=env)
@@ -195,6 +216,30 @@ def _vm_hwm_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def _floor(role: str) -> tuple[float, float]:
+    """(spawn → exit ms, peak RSS MiB) of an interpreter importing only ``ROLE_LIBS[role]``."""
+    code = (f"import {', '.join(ROLE_LIBS[role])}\nimport resource\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    env = dict(os.environ)
+    # python-escpos reads the capabilities pickle the kiosk keeps (the roles ran first)
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    env.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(root) / "tessera" / "escpos"))
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, env=env).stdout
+    return (time.perf_counter() - t0) * 1000, round(int(out.split()[-1]) / 1024, 1)
+
+
+def _floors(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
+    ready: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    for role in ROLES:
+        samples = [_floor(role) for _ in range(1 if quick else 3)]
+        ready[role] = round(statistics.median(s[0] for s in samples), 1)
+        rss[role] = max(s[1] for s in samples)
+    return ready, rss
 
 
 def _python_start_ms() -> float:
@@ -250,6 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base = _pty_baseline(n, nbytes, None)
         board_ms, wav_ms = _next_to_board_and_wav(max(5, n // 6), clips)
     ready, rss = _roles(quick)
+    ready_floor, rss_floor = _floors(quick)
     py_ms = _python_start_ms()
     return {
         "press_to_ticket_p50_ms": _pct(fast, 0.5),
@@ -266,6 +312,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "next_to_wav_p99_ms": _pct(wav_ms, 0.99),
         "ready_ms": ready,
         "rss_mib": rss,
+        "ready_floor_ms": ready_floor,
+        "rss_floor_mib": rss_floor,
         "baseline_python_start_ms": round(py_ms, 1),
         "samples": len(fast),
     }

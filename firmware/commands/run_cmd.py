@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from contextlib import ExitStack
@@ -23,8 +24,10 @@ def register(sub: Any) -> None:
     p.add_argument("--sim", action="store_true",
                    help="simulated hardware: mock GPIO pins, printer and board emulators "
                         "on ptys (output under <storage.dir>/sim)")
-    p.add_argument("--device", default=None,
-                   help="counter: run only the panels wired to this device (Pi)")
+    p.add_argument("--device", default=os.environ.get("TESSERA_DEVICE") or None,
+                   help="counter: run only the panels wired to this device (Pi); default "
+                        "$TESSERA_DEVICE. Required on real hardware when the config wires "
+                        "counter panels to more than one device")
     p.add_argument("--tick-s", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -42,6 +45,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"tessera run: {e}")
         return 2
+    if args.role == "counter" and not args.sim and args.device is None:
+        devices = sorted({c.device for c in cfg.counters if c.panel is not None})
+        if len(devices) > 1:
+            print(f"tessera run counter: this config wires counter panels to the devices "
+                  f"{', '.join(devices)}; say which Pi this is with --device NAME (or "
+                  "TESSERA_DEVICE=NAME in /etc/tessera/tessera.env)")
+            return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

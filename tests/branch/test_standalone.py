@@ -3,6 +3,7 @@ only share a real mosquitto (commands as MQTT 5 request/response, events from th
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -132,3 +133,18 @@ def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path, bank_co
     for role, (rc, out) in outputs.items():
         assert rc == 0, (role, out[-2000:])
         assert "stopped" in out, (role, out[-2000:])
+
+
+def test_a_real_counter_pi_must_say_which_device_it_is(tmp_path: Path,
+                                                     bank_config_path: Path) -> None:
+    """Off the simulator, `tessera run counter` with panels on several devices refuses to
+    guess (it would open other Pis' pins) and names the devices; nothing is opened."""
+    config = _standalone_config(tmp_path, bank_config_path, "mqtt://127.0.0.1:9")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('staff = "t-002"\n', 'staff = "t-002"\ndevice = "pi-2"\n', 1),
+                      encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TESSERA_DEVICE"}
+    out = subprocess.run([sys.executable, "-m", "tessera", "run", "counter", "--config",
+                          str(config)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "--device" in out.stdout and "main, pi-2" in out.stdout, out.stdout
