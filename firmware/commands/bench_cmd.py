@@ -20,6 +20,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "board": ("tessera.bench.board", "call event to caller-board bytes and announcement WAV"),
     "printer": ("tessera.bench.printer", "ticket render time and bytes on the wire"),
     "mqtt": ("tessera.bench.mqtt", "QoS1 flood vs outbox drain rate, paced pub->sub latency"),
+    "estimator": ("tessera.bench.estimator", "wait-estimate RMSE vs plain and the oracle bound"),
 }
 
 
