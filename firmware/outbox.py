@@ -144,10 +144,20 @@ class Outbox:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.abort()
                 raise
-            self.conn.execute("COMMIT")
+
+    def abort(self) -> None:
+        """Roll back the open write transaction, if any (a failed COMMIT included)."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def peek_next_seq(self, conn: sqlite3.Connection) -> int:
+        """The seq the next append in the caller's write transaction will get."""
+        (seq,) = conn.execute(self.next_seq_sql).fetchone()
+        return int(seq)
 
     def append(self, type_: str, data: dict[str, Any], *, ts: datetime,
                conn: sqlite3.Connection | None = None) -> dict[str, Any]:
@@ -160,10 +170,10 @@ class Outbox:
                 return self.append(type_, data, ts=ts, conn=c)
         eid = uuid7(int(ts.timestamp() * 1000))
         stamp = rfc3339(ts)
-        # The caller holds the write lock (BEGIN IMMEDIATE), so the next AUTOINCREMENT
-        # value is known before the INSERT and the row is written once, body included.
-        # It is what AUTOINCREMENT would pick: above every seq ever used, even pruned ones.
-        (seq,) = conn.execute(self.next_seq_sql).fetchone()
+        # The caller holds the write lock (BEGIN IMMEDIATE), so the next seq is known
+        # before the INSERT and the row is written once, body included: above every seq
+        # ever used, even pruned ones (see SCHEMA and NEXT_SEQ_SQL).
+        seq = self.peek_next_seq(conn)
         env = {
             "v": 1, "id": eid, "type": type_, "tenant": self.tenant, "branch": self.branch,
             "device": self.device, "seq": seq, "ts": stamp,

@@ -117,10 +117,10 @@ class EngineCore:
                 if self.cfg.engine.appointments_file:
                     self._insert_bookings(
                         load_bookings(self.cfg.path(self.cfg.engine.appointments_file), self.cfg))
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.outbox.abort()
                 raise
-            self.conn.execute("COMMIT")
             last = self._meta("last_ts")
             self._last_ts_saved = -math.inf if last is None else float(last)
             day = self._meta("business_day")
@@ -143,13 +143,13 @@ class EngineCore:
                         "UPDATE meta SET value = ? WHERE key = 'last_ts' "
                         "AND CAST(value AS REAL) < ?", (repr(now), now))
                     self._post_commit.append(lambda: setattr(self, "_last_ts_saved", now))
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.outbox.abort()  # also after a failed COMMIT: a failed command changes nothing
                 self._events = []
                 self._day = None
                 self._day_rows = set()
                 raise
-            self.conn.execute("COMMIT")
             for apply in self._post_commit:
                 apply()
             events, self._events = self._events, []
@@ -161,12 +161,12 @@ class EngineCore:
         """The back of every queue: the ``seq`` the command's next outbox event gets.
 
         Every queue entry (issue, routed DONE, transfer to the back) emits an event right
-        after taking its position, and outbox ``seq`` only grows (AUTOINCREMENT, never
-        reused), so positions increase across restarts without an index on ``qorder``
-        (one B-tree page less per issue). Must be called before that event is emitted.
+        after taking its position, and outbox ``seq`` only grows (never reused, see
+        ``tessera.outbox.SCHEMA``), so positions increase across restarts without an
+        index on ``qorder`` (one B-tree page less per issue). Must be called before that
+        event is emitted.
         """
-        (seq,) = self.conn.execute(self.outbox.next_seq_sql).fetchone()
-        return int(seq)
+        return self.outbox.peek_next_seq(self.conn)
 
     def _emit(self, type_: str, data: dict[str, Any]) -> None:
         self._events.append(self.outbox.append(type_, data, ts=_ts(self._now), conn=self.conn))

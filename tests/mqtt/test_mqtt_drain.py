@@ -155,3 +155,31 @@ def test_a_seq_is_never_reused_after_everything_delivered_is_pruned(outbox_facto
     again = outbox_factory("kiosk-1")
     fill(again, 1)
     assert again.all_events()[-1]["seq"] == 33
+
+
+def test_rolled_back_appends_leave_no_gap_and_writers_interleave(outbox_factory: Any) -> None:
+    """The next seq is read inside the write transaction: a rolled-back transaction
+    leaves no gap, two connections interleave without a collision, and a row another
+    process wrote is stepped over."""
+    ob = outbox_factory("kiosk-1")
+    fill(ob, 3)
+    with pytest.raises(RuntimeError), ob.transaction() as c:
+        ob.append("ticket.issued", {"i": "lost"}, ts=datetime.now(UTC), conn=c)
+        ob.append("ticket.issued", {"i": "lost"}, ts=datetime.now(UTC), conn=c)
+        raise RuntimeError("the command failed after emitting")
+    fill(ob, 1)
+    other = outbox_factory("kiosk-1")  # a second connection in this process
+    fill(other, 1)
+    fill(ob, 1)
+    assert [e["seq"] for e in ob.all_events()] == [1, 2, 3, 4, 5, 6]
+    assert "lost" not in {e["data"]["i"] for e in ob.all_events()}
+    # another process appends seq 7 with its own connection (no shared cache)
+    import sqlite3
+
+    raw = sqlite3.connect(ob.conn.execute("PRAGMA database_list").fetchone()[2])
+    raw.execute("INSERT INTO outbox(seq, id, type, ts, body) VALUES (7, 'x', 't', 't', "
+                "'{\"seq\": 7, \"data\": {\"i\": \"x\"}}')")
+    raw.commit()
+    raw.close()
+    fill(ob, 1)
+    assert [e["seq"] for e in ob.all_events()] == [1, 2, 3, 4, 5, 6, 7, 8]
