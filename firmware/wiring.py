@@ -347,11 +347,11 @@ def _rebuild_when_reachable(branch: Branch, role: Any,
 def build_announcer(cfg: BranchConfig, clock: Clock,
                     emit: Callable[[str, dict[str, Any]], None] | None) -> Any:
     from tessera.display.announcer import Announcer
-    from tessera.display.voice import ClipLibrary, generate_clips
+    from tessera.display.voice import ClipLibrary, generate_clips, generated_clips_dir
 
     v = cfg.voice
     langs = v.languages or cfg.branch.languages
-    clips = cfg.path(v.clips_dir) if v.clips_dir else cfg.path(cfg.storage.dir) / "clips"
+    clips = cfg.path(v.clips_dir) if v.clips_dir else generated_clips_dir(cfg.path(cfg.storage.dir))
     generate_clips(clips, langs)  # only the missing ones; installer clips are kept
 
     def on_fault(kind: str, detail: str) -> None:

@@ -84,8 +84,10 @@ def _voice_errors(cfg: BranchConfig) -> list[str]:
                         "'tessera voice clips DIR' or leave clips_dir empty")
         else:
             errs.extend(voice.check_clips(root, known, (s.prefix for s in cfg.services)))
-    else:
-        # clips are generated at first run: espeak-ng and its voices must be there
+    elif not voice.have_clips(voice.generated_clips_dir(cfg.path(cfg.storage.dir)), known,
+                              (s.prefix for s in cfg.services)):
+        # the clips are generated at the first start: espeak-ng and its voices must be
+        # there (once they are, a start does not run espeak-ng to list its voices)
         errs.extend(f"voice: {p}" for p in voice.voice_problems(known))
     return errs
 

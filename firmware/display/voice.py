@@ -104,6 +104,18 @@ def fallback_text(number: str, counter_number: int, lang: str) -> tuple[str, str
     return LANGUAGES[lang].voice, " ".join(words)
 
 
+def generated_clips_dir(storage_dir: Path) -> Path:
+    """Where clips are generated when ``voice.clips_dir`` is empty."""
+    return storage_dir / "clips"
+
+
+def have_clips(root: Path, langs: Iterable[str], prefixes: Iterable[str]) -> bool:
+    """Every clip the branch needs exists under ``root`` (files only, not their format)."""
+    prefixes = list(prefixes)
+    return all((root / lang / f"{name}.wav").is_file()
+               for lang in langs for name in required_clips(lang, prefixes))
+
+
 def required_clips(lang: str, prefixes: Iterable[str]) -> list[str]:
     """Clip names a branch needs for ``lang`` given its ticket prefixes."""
     letters = sorted({f"letter_{c}" for p in prefixes for c in p})

@@ -293,3 +293,22 @@ def test_clinic_example_has_a_login_desk(clinic_config_path: Path) -> None:
     desk = cfg.counter("desk")
     assert desk.panel is not None and desk.panel.login and len(desk.panel.ratings) == 3
     assert desk.staff in {s.id for s in cfg.staff} and len(cfg.staff) >= 2
+
+
+def test_each_command_parses_the_same_with_only_its_own_modules_registered() -> None:
+    """`tessera run …` registers only run's parser (role start-up time); the command
+    map must cover every command of the full parser with the same subcommands."""
+    import argparse
+
+    from tessera.cli import COMMANDS, build_parser
+
+    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return dict(sub.choices)
+
+    full = commands(build_parser())
+    assert set(full) == set(COMMANDS)
+    for name, parser in full.items():
+        only = commands(build_parser(name))
+        assert name in only  # (a module may register more than one command)
+        assert only[name].format_help() == parser.format_help()

@@ -194,6 +194,33 @@ def test_config_check_reports_board_and_voice_problems(monkeypatch: pytest.Monke
                for e in err.value.errors)
 
 
+def test_generated_clips_spare_the_espeak_check_at_start(monkeypatch: pytest.MonkeyPatch,
+                                                        clips_dir: Path, tmp_path: Path) -> None:
+    """With voice.clips_dir empty, clips are generated into <storage.dir>/clips at the
+    first start, so espeak-ng must be there; once that set is complete a start no longer
+    runs espeak-ng to list its voices (a display Pi's start-up), and a missing clip
+    brings the check back."""
+    import shutil
+
+    from tessera.display.voice import generated_clips_dir, required_clips
+
+    made = generated_clips_dir(tmp_path / "var")
+    for lang in ("zh", "en"):
+        (made / lang).mkdir(parents=True)
+        for name in required_clips(lang, ["A", "B"]):
+            shutil.copy(clips_dir / lang / f"{name}.wav", made / lang / f"{name}.wav")
+    monkeypatch.setenv("PATH", str(tmp_path))  # espeak-ng is "not installed"
+    installed_voices.cache_clear()
+    try:
+        storage = f'[storage]\ndir = "{tmp_path / "var"}"'
+        make_config(url="x", extra=storage)  # complete: no espeak-ng needed
+        (made / "en" / "digit_7.wav").unlink()
+        with pytest.raises(ConfigError, match="espeak-ng is not installed"):
+            make_config(url="x", extra=storage)
+    finally:
+        installed_voices.cache_clear()
+
+
 def test_voice_not_installed_is_a_clear_error(clips_dir: Path, tmp_path: Path,
                                               clock: VirtualClock) -> None:
     from tessera.display.voice import speak
