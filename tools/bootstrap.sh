@@ -39,6 +39,9 @@ setup_venv() {
     "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
     # fail loudly if the compiled ring buffer is missing (never test only the twin)
     "$VENV/bin/python" -c "import tessera.cext._ring"
+    # bytecode for our own sources, as a wheel install has it (an editable install
+    # leaves it to the first import, which PYTHONDONTWRITEBYTECODE may forbid)
+    "$VENV/bin/python" -m compileall -q firmware drivers cext hw-sim >/dev/null
 }
 
 typecheck_tree() {
