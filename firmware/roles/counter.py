@@ -404,6 +404,20 @@ class CounterRole:
                 self.paused = True
             elif t == "counter.resumed":
                 self.paused = False
+            elif t == "counter.opened" and self.pad is not None:
+                # opened from elsewhere (a supervisor's command): the panel follows, so the
+                # teller is not locked out of an open counter nor credited to someone else
+                staff = str(data.get("staff") or "")
+                if self.staff != staff:
+                    log.info("counter %s: opened elsewhere for %r", self.id, staff)
+                    self.staff, self.paused = staff, False
+                    self.pad.clear()
+            elif t == "counter.closed" and self.pad is not None:
+                if self.staff is not None:
+                    log.info("counter %s: closed elsewhere; %s logged out", self.id, self.staff)
+                    self.staff, self.paused, self.transfer_choice = None, False, None
+                    self._end_rating_window()
+                    self.pad.clear()
             else:
                 return
             self._show()

@@ -373,3 +373,28 @@ def test_the_display_role_shows_login_on_a_closed_login_counter(desk: Desk) -> N
     plain = [c.id for c in desk.cfg.counters if c.panel is None or not c.panel.login]
     for cid in plain:
         assert display.counters[cid].text == "closed"
+
+
+def test_the_panel_follows_an_open_or_close_done_elsewhere(desk: Desk) -> None:
+    """A supervisor opens the counter for a teller (engine command), later closes it:
+    the panel logs in and out with it, so the teller is neither locked out of an open
+    counter nor are calls and ratings credited to a stale id."""
+    desk.issue()
+    desk.engine.open_counter("c1", "t-bob")
+    desk.role.on_event(desk.events("counter.opened")[-1])
+    assert not desk.role.logged_out and desk.role.staff == "t-bob"
+    assert desk.role.on_key("next").number == "A001"
+    assert desk.events("ticket.called")[-1]["data"]["staff"] == "t-bob"
+    desk.role.on_key("done")
+    assert desk.role.rating_live
+    desk.engine.close_counter("c1")
+    desk.role.on_event(desk.events("counter.closed")[-1])
+    assert desk.role.logged_out and desk.sign.text == "LOGIN"
+    assert not desk.role.rating_live and not desk.lamp.lit
+    desk.role.on_key("rate.2")  # a digit again, not a rating
+    assert desk.sign.text == "*" and desk.events("feedback.rated") == []
+    # its own login's event changes nothing
+    desk.role.pad.clear()
+    desk.type_code(ANN)
+    desk.role.on_event(desk.events("counter.opened")[-1])
+    assert desk.role.staff == "t-ann"
