@@ -154,7 +154,8 @@ class CounterCommands(EngineCore):
                                 serving_at=None)
             self.conn.execute(
                 "UPDATE counters SET current = NULL, last_done = ?, last_done_at = ?, "
-                "last_done_service = ? WHERE id = ?", (r[0], now, r[2], counter))
+                "last_done_service = ?, last_done_staff = staff WHERE id = ?",
+                (r[0], now, r[2], counter))
             self._emit("ticket.done", {
                 **_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "staff": c[1],
@@ -254,16 +255,17 @@ class CounterCommands(EngineCore):
                 self._counter_row(counter)
             if not isinstance(score, int) or not 1 <= score <= scale:
                 raise E.BadScore(f"Score {score!r} is out of range; use 1 to {scale}.")
-            staff, last, at, service = self.conn.execute(
-                "SELECT staff, last_done, last_done_at, last_done_service FROM counters "
-                "WHERE id = ?", (counter,)).fetchone()
+            staff, last, at, service, served_by = self.conn.execute(
+                "SELECT staff, last_done, last_done_at, last_done_service, last_done_staff "
+                "FROM counters WHERE id = ?", (counter,)).fetchone()
             if last is None or now - at > self.cfg.engine.feedback_window_s:
                 status, tid, service = "unbound", None, None
-            elif self.conn.execute("SELECT 1 FROM ratings WHERE ticket_id = ? AND status = "
-                                   "'bound'", (last,)).fetchone():
-                status, tid = "duplicate", last
             else:
-                status, tid = "bound", last
+                if served_by is not None:  # who served it, even if the shift changed since
+                    staff = served_by
+                rated = self.conn.execute("SELECT 1 FROM ratings WHERE ticket_id = ? AND "
+                                          "status = 'bound'", (last,)).fetchone()
+                status, tid = ("duplicate" if rated else "bound"), last
             self.conn.execute("INSERT INTO ratings(ticket_id, counter, staff, service, score, "
                               "status, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                               (tid, counter, staff, service, score, status, now))

@@ -137,6 +137,12 @@ ALTER TABLE outbox_v3 RENAME TO outbox;
 UPDATE sqlite_sequence SET name = 'outbox' WHERE name = 'outbox floor'
 """
 
+# v4: a rating is credited to the staff who completed the ticket, not to whoever is
+# logged in at the counter when the customer presses (a shift change inside the window).
+_V4 = """
+ALTER TABLE counters ADD COLUMN last_done_staff TEXT
+"""
+
 # The outbox as v1 created it (tessera.outbox.SCHEMA has moved on: a migration's text
 # never changes once released).
 _OUTBOX_V1 = """
@@ -152,7 +158,7 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS N
 """
 
 # MIGRATIONS[i] upgrades a version-i file to version i+1.
-MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,4 +1,4 @@
-"""Schema v1 → v3: an existing v1 store (built here from the v1 DDL) migrates in place
+"""Schema v1 → v4: an existing v1 store (built here from the v1 DDL) migrates in place
 and keeps working: numbers continue, FIFO order holds, history and events survive."""
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def test_v1_store_migrates_in_place_and_keeps_working(tmp_path: Path,
     clock = VirtualClock(START + timedelta(seconds=60))
     engine = open_engine(make_config(), clock)
     conn = engine.conn
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert "last_done_staff" in {r[1] for r in conn.execute("PRAGMA table_info(counters)")}
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     indexes = _names(conn, "index")
     assert "tickets_issued" in indexes and "tickets_waiting" in indexes

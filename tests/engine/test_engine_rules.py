@@ -169,6 +169,22 @@ def test_feedback_bound_duplicate_unbound_alert(engine: Engine, clock: VirtualCl
         engine.rate("c9", 3)
 
 
+def test_a_rating_is_credited_to_who_served_not_who_is_logged_in(engine: Engine) -> None:
+    engine.open_counter("c1", staff="t-009")
+    tid = waiting(engine, "cash")
+    engine.call_next("c1")
+    engine.done("c1")
+    engine.open_counter("c1", staff="t-010")  # shift change inside the rating window
+    r = engine.rate("c1", 2)
+    assert (r.status, r.ticket_id, r.staff) == ("bound", tid, "t-009")
+    [rated] = [e["data"] for e in engine.events_since(0) if e["type"] == "feedback.rated"]
+    assert rated["staff"] == "t-009"
+    waiting(engine, "cash")
+    engine.call_next("c1")
+    engine.done("c1")
+    assert engine.rate("c1", 4).staff == "t-010"
+
+
 def _hours_cfg(**kw: Any) -> BranchConfig:
     return make_config(cash_extra='hours = { default = ["09:00-12:00", "13:00-17:00"] }', **kw)
 
