@@ -128,6 +128,12 @@ class PrinterPort(Protocol):
     def close(self) -> None: ...
 
 
+def capabilities_cache_dir() -> Path:
+    """Where the kiosk keeps python-escpos' capabilities pickle (``$XDG_CACHE_HOME``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "tessera" / "escpos"
+
+
 def use_capabilities_cache(cache_dir: Path | None = None) -> None:
     """Point python-escpos at a lasting, ready-made capabilities pickle.
 
@@ -143,8 +149,7 @@ def use_capabilities_cache(cache_dir: Path | None = None) -> None:
         return
     try:
         if cache_dir is None:
-            root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-            cache_dir = Path(root) / "tessera" / "escpos"
+            cache_dir = capabilities_cache_dir()
         source = Path(str(importlib.resources.files("escpos") / "capabilities.json"))
         target = cache_dir / f"{platform.python_version()}.capabilities.pickle"
         if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:

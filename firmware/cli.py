@@ -16,18 +16,7 @@ from collections.abc import Sequence
 
 from tessera._version import __version__
 
-# Command modules, in --help order. Each defines register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = (
-    "tessera.commands.config_cmd",
-    "tessera.commands.bench_cmd",
-    "tessera.commands.run_cmd",
-    "tessera.commands.demo_cmd",
-    "tessera.commands.broker_cmd",
-    "tessera.commands.printer_cmd",
-    "tessera.commands.board_cmd",
-    "tessera.commands.report_cmd",
-)
-# Top-level command name -> the modules that register (parts of) it.
+# Top-level command name -> the modules that register (parts of) it, in --help order.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "config": ("tessera.commands.config_cmd",),
     "bench": ("tessera.commands.bench_cmd",),
@@ -39,6 +28,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "voice": ("tessera.commands.board_cmd",),
     "report": ("tessera.commands.report_cmd",),
 }
+# every command module once, in --help order
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for ms in COMMANDS.values() for m in ms))
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -169,10 +169,14 @@ def _next_to_board_and_wav(n: int, clips: Path) -> tuple[list[float], list[float
 # --------------------------------------------------------------------------- subprocesses
 
 
-def _role_config(tmp: Path, broker_url: str) -> Path:
+def role_config(tmp: Path, broker_url: str) -> Path:
+    """``examples/bank.toml`` with its store under ``tmp`` and ``mqtt.url`` set, written to
+    ``tmp/bank.toml``: a config ``tessera run ROLE`` processes can share."""
     text = EXAMPLE.read_text(encoding="utf-8")
     text = text.replace('dir = "../var/bank"', f'dir = "{tmp / "var"}"')
     text = text.replace('url = ""                       # e.g.', f'url = "{broker_url}" # e.g.')
+    if broker_url not in text or str(tmp / "var") not in text:
+        raise RuntimeError(f"{EXAMPLE} changed: storage.dir or mqtt.url not found to replace")
     path = tmp / "bank.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -225,23 +229,30 @@ def _floor(role: str) -> tuple[float, float]:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (big) forking parent
     code = (f"import {', '.join(ROLE_LIBS[role])}\n"
             "print([ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0])")
+    from tessera.drivers.escpos import capabilities_cache_dir
+
     env = dict(os.environ)
     # python-escpos reads the capabilities pickle the kiosk keeps (the roles ran first)
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    env.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(root) / "tessera" / "escpos"))
+    env.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(capabilities_cache_dir()))
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True, env=env).stdout
     return (time.perf_counter() - t0) * 1000, round(int(out.split()[-2]) / 1024, 1)
 
 
+def _sample(ready: dict[str, float], rss: dict[str, float], role: str, quick: bool,
+            measure: Callable[..., tuple[float, float]], *args: Any) -> None:
+    """Record the median time and the peak RSS of 1 (quick) or 3 ``measure(*args)`` runs."""
+    samples = [measure(*args) for _ in range(1 if quick else 3)]
+    ready[role] = round(statistics.median(s[0] for s in samples), 1)
+    rss[role] = max(s[1] for s in samples)
+
+
 def _floors(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
     ready: dict[str, float] = {}
     rss: dict[str, float] = {}
     for role in ROLES:
-        samples = [_floor(role) for _ in range(1 if quick else 3)]
-        ready[role] = round(statistics.median(s[0] for s in samples), 1)
-        rss[role] = max(s[1] for s in samples)
+        _sample(ready, rss, role, quick, _floor, role)
     return ready, rss
 
 
@@ -275,21 +286,17 @@ def _roles(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
         tmp = Path(name)
         broker = LocalBroker(tmp / "broker").start()
         try:
-            config = _role_config(tmp, f"mqtt://{broker.host}:{broker.port}")
+            config = role_config(tmp, f"mqtt://{broker.host}:{broker.port}")
             env = dict(os.environ)
             # a first display start generates the voice clips once, as on a Pi's first boot
             _spawn("display", config, env)
             for role in ("engine", "all"):
-                samples = [_spawn(role, config, env) for _ in range(1 if quick else 3)]
-                ready[role] = round(statistics.median(s[0] for s in samples), 1)
-                rss[role] = max(s[1] for s in samples)
+                _sample(ready, rss, role, quick, _spawn, role, config, env)
             # the MQTT roles, with an engine answering their commands (as on a branch LAN)
             engine, _ = _start("engine", config, env)
             try:
                 for role in ("kiosk", "counter", "display"):
-                    samples = [_spawn(role, config, env) for _ in range(1 if quick else 3)]
-                    ready[role] = round(statistics.median(s[0] for s in samples), 1)
-                    rss[role] = max(s[1] for s in samples)
+                    _sample(ready, rss, role, quick, _spawn, role, config, env)
             finally:
                 _stop(engine)
         finally:

@@ -171,7 +171,8 @@ class Empirical(ServiceDist):
 
     def __init__(self, hist: ServiceHistory) -> None:
         self.samples, self.mean = hist.samples, hist.mean
-        self._exp = None if hist.empirical else Exponential(hist.mean)
+        self._memoryless = Exponential(hist.mean)  # too few samples, or too short a tail
+        self._exp = None if hist.empirical else self._memoryless
 
     def __call__(self, rng: random.Random) -> float:
         return self.sample(rng, 1)[0]
@@ -195,7 +196,7 @@ class Empirical(ServiceDist):
     def residuals(self, rng: random.Random, elapsed: float, n: int) -> list[float]:
         tail = self.samples[bisect.bisect_right(self.samples, elapsed):]
         if self._exp is not None or len(tail) < MIN_TAIL:
-            return Exponential(self.mean).sample(rng, n)
+            return self._memoryless.sample(rng, n)
         return [x - elapsed for x in rng.choices(tail, k=n)]
 
 

@@ -350,8 +350,7 @@ class CounterRole:
         assert self.pad is not None
         state = self._command(self.engine.open_counter, self.id, staff)
         if state is not None:
-            self.staff = staff
-            self.paused = False
+            self._set_staff(staff)
             self._login_press = True
             self.pad.succeeded(staff, now)
             log.info("counter %s: %s logged in", self.id, staff)
@@ -366,16 +365,19 @@ class CounterRole:
         state = self._close_counter()
         if state is not None:
             log.info("counter %s: %s logged out", self.id, self.staff)
-            self.staff = None
-            self.paused = False
-            self.transfer_choice = None
+            self._set_staff(None)
+        self._show()
+        return state
+
+    def _set_staff(self, staff: str | None) -> None:
+        """Who is logged in at this login panel now (None: nobody); a fresh panel state."""
+        assert self.pad is not None
+        self.staff, self.paused, self.transfer_choice = staff, False, None
+        self.pad.clear()
+        if staff is None:
             # the rating buttons are digit keys from now on, and a rating pressed after a
             # new login would be credited to the new staff id
             self._end_rating_window()
-            assert self.pad is not None
-            self.pad.clear()
-        self._show()
-        return state
 
     def _close_counter(self) -> Any:
         return self._command(self.engine.close_counter, self.id)
@@ -410,14 +412,11 @@ class CounterRole:
                 staff = str(data.get("staff") or "")
                 if self.staff != staff:
                     log.info("counter %s: opened elsewhere for %r", self.id, staff)
-                    self.staff, self.paused = staff, False
-                    self.pad.clear()
+                    self._set_staff(staff)
             elif t == "counter.closed" and self.pad is not None:
                 if self.staff is not None:
                     log.info("counter %s: closed elsewhere; %s logged out", self.id, self.staff)
-                    self.staff, self.paused, self.transfer_choice = None, False, None
-                    self._end_rating_window()
-                    self.pad.clear()
+                    self._set_staff(None)
             else:
                 return
             self._show()

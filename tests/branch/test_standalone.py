@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tessera.bench.branch import role_config
 from tessera.clock import VirtualClock
 from tessera.config import load_config
 from tessera.demo.setup import demo_config, opening_time
@@ -89,24 +90,13 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
                 part.close()
 
 
-def _standalone_config(tmp: Path, source: Path, broker_url: str) -> Path:
-    text = source.read_text(encoding="utf-8")
-    text = text.replace('dir = "../var/bank"', f'dir = "{tmp / "var"}"')
-    text = text.replace('url = ""', f'url = "{broker_url}"', 1)
-    assert broker_url in text and str(tmp / "var") in text
-    path = tmp / "bank.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.mark.timeout(120)
-def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path, bank_config_path: Path,
+def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path,
                                                          mosquitto: Any) -> None:
     """`tessera run ROLE --sim` as separate processes: every role survives many ticks of
     its main loop (a remote engine is not ticked by the kiosk) and exits 0 on SIGTERM."""
     broker = mosquitto()
-    config = _standalone_config(tmp_path, bank_config_path,
-                                f"mqtt://{broker.host}:{broker.port}")
+    config = role_config(tmp_path, f"mqtt://{broker.host}:{broker.port}")
     procs: dict[str, subprocess.Popen[str]] = {}
     try:
         for role in ("engine", "kiosk", "counter", "display"):
@@ -135,11 +125,10 @@ def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path, bank_co
         assert "stopped" in out, (role, out[-2000:])
 
 
-def test_a_real_counter_pi_must_say_which_device_it_is(tmp_path: Path,
-                                                     bank_config_path: Path) -> None:
+def test_a_real_counter_pi_must_say_which_device_it_is(tmp_path: Path) -> None:
     """Off the simulator, `tessera run counter` with panels on several devices refuses to
     guess (it would open other Pis' pins) and names the devices; nothing is opened."""
-    config = _standalone_config(tmp_path, bank_config_path, "mqtt://127.0.0.1:9")
+    config = role_config(tmp_path, "mqtt://127.0.0.1:9")
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace('staff = "t-002"\n', 'staff = "t-002"\ndevice = "pi-2"\n', 1),
                       encoding="utf-8")
