@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from typing import Any
 
@@ -19,35 +18,40 @@ def register(sub: Any) -> None:
 
 
 def report(args: argparse.Namespace) -> int:
+    from datetime import date
     from pathlib import Path
 
     from tessera.config import load_config
-    from tessera.engine.report import day_report, days_in
-    from tessera.engine.store import check_store
+    from tessera.engine.report import day_report, days_in, read_events
     from tessera.errors import ConfigError, StoreError
 
     try:
+        if args.day is not None:
+            try:
+                date.fromisoformat(args.day)
+            except ValueError:
+                print(f"tessera report: --day {args.day[:40]!r} is not a date; write "
+                      "YYYY-MM-DD", file=sys.stderr)
+                return 2
         cfg = load_config(args.config)
         db = Path(args.db) if args.db else cfg.path(cfg.storage.dir) / "engine.db"
-        if not db.is_file():
+        if not args.db and not db.exists():
             print(f"{db}: no engine store yet (has the engine run?)", file=sys.stderr)
             return 2
-        check_store(db)
+        events = read_events(db)  # read-only: never writes the store or beside it
+        days = days_in(events)
+        day = args.day or (days[-1] if days else None)
+        if day is None or day not in days:
+            print(f"no events for business day {day}; known: {', '.join(days) or 'none'}",
+                  file=sys.stderr)
+            return 2
+        try:
+            kpis = day_report(events, cfg, day)
+        except StoreError as e:
+            raise StoreError(f"{db}: {e}") from None
     except (ConfigError, StoreError) as e:
-        print(e, file=sys.stderr)
+        print(f"tessera report: {e}", file=sys.stderr)
         return 2
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # never writes the store
-    try:
-        events = [json.loads(r[0]) for r in conn.execute("SELECT body FROM outbox ORDER BY seq")]
-    finally:
-        conn.close()
-    days = days_in(events)
-    day = args.day or (days[-1] if days else None)
-    if day is None or day not in days:
-        print(f"no events for business day {day}; known: {', '.join(days) or 'none'}",
-              file=sys.stderr)
-        return 2
-    kpis = day_report(events, cfg, day)
     if args.json:
         print(json.dumps(kpis, sort_keys=True, ensure_ascii=False))
     else:

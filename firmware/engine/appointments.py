@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tessera.config import BranchConfig
+from tessera.config_decode import show
 from tessera.errors import ConfigError
 
-CODE_RE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+CODE_RE = re.compile(r"\A[A-Za-z0-9-]{1,32}\Z")
+MAX_LINE = 1000  # characters
+YEARS = (2000, 2999)  # a slot outside these years is a typo (and year 1 cannot become UTC)
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,14 @@ class Booking:
 def parse_slot(text: str, cfg: BranchConfig) -> datetime:
     """An ISO time; naive means local branch time. Raises ValueError."""
     dt = datetime.fromisoformat(text.strip())
+    if not YEARS[0] <= dt.year <= YEARS[1]:
+        raise ValueError(f"year {dt.year} is out of range {YEARS[0]}-{YEARS[1]}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=cfg.tz)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
@@ -52,7 +61,7 @@ def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
     errors: list[str] = []
     out: list[Booking] = []
     seen: dict[str, int] = {}
-    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+    for lineno, row in _rows(path, text, errors):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         cells = [c.strip() for c in row]
@@ -65,20 +74,23 @@ def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
         code, service, slot_text = cells
         bad = False
         if not CODE_RE.match(code):
-            errors.append(f"{where}: field 'code': {code!r} must be 1-32 letters, digits or '-'")
+            errors.append(f"{where}: field 'code': {show(code)} must be 1-32 letters, digits "
+                          "or '-'")
             bad = True
         elif code in seen:
-            errors.append(f"{where}: field 'code': {code!r} already booked on line {seen[code]}")
+            errors.append(f"{where}: field 'code': {show(code)} already booked on line "
+                          f"{seen[code]}")
             bad = True
         if service not in services:
-            errors.append(f"{where}: field 'service': unknown service {service!r}; known: "
+            errors.append(f"{where}: field 'service': unknown service {show(service)}; known: "
                           + ", ".join(sorted(services)))
             bad = True
         try:
             slot = parse_slot(slot_text, cfg)
-        except ValueError:
-            errors.append(f"{where}: field 'slot': {slot_text!r} is not an ISO time "
-                          "such as 2026-03-02T09:30")
+        except ValueError as e:
+            why = f" ({e})" if "out of range" in str(e) else ""
+            errors.append(f"{where}: field 'slot': {show(slot_text)} is not an ISO time "
+                          f"such as 2026-03-02T09:30{why}")
             bad = True
         if not bad:
             seen[code] = lineno
@@ -86,6 +98,23 @@ def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
     if errors:
         raise ConfigError(errors)
     return out
+
+
+def _rows(path: Path, text: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each CSV row; a row the csv module refuses (a field over
+    its size limit, a NUL byte) is reported with its line and skipped."""
+    lines = text.splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE:
+            errors.append(f"{path}:{lineno}: line of {len(line)} characters; a booking line "
+                          f"is at most {MAX_LINE}")
+            continue
+        try:
+            rows = list(csv.reader([line]))
+        except csv.Error as e:
+            errors.append(f"{path}:{lineno}: not a CSV line ({e})")
+            continue
+        yield lineno, rows[0] if rows else []
 
 
 def config_errors(cfg: BranchConfig) -> list[str]:

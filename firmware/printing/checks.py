@@ -18,32 +18,26 @@ from pathlib import Path
 
 import segno
 from tessera.config import BranchConfig
+from tessera.config_decode import show, show_path
+from tessera.config_paths import file_problem, url_problem
 from tessera.drivers.printer_profiles import PROFILES, PrinterProfile
 from tessera.errors import ConfigError
 from tessera.printing.encoder import needs_cjk
 from tessera.printing.layout import MARGIN, load_font
-from tessera.printing.template import TEMPLATE_FIELDS, template_fields
+from tessera.printing.template import template_errors
 
-# longest value each template field can take (ids are UUIDv7, numbers ≤ 2+6 chars)
+# longest value each template field can take (ids are UUIDv7, numbers ≤ 2+6 chars);
+# people ahead and the wait in minutes are numbers of up to 4 digits
 _FIELD_MAX = {"ticket_id": 36, "number": 8, "priority": 16, "appointment": 16,
-              "business_day": 10, "people_ahead": 4, "est_wait_min": 4}
-_USB_RE = re.compile(r"^usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")
-_TCP_RE = re.compile(r"^tcp://[^:/]+:\d{1,5}$")
-
-
-def _template_errors(path: str, template: str) -> list[str]:
-    try:
-        fields = template_fields(template)
-    except ValueError as e:
-        return [f"{path}: malformed template {template!r} ({e}); write fields as {{name}}"]
-    bad = [f for f in fields if f not in TEMPLATE_FIELDS]
-    return [f"{path}: unknown field {{{f}}} in {template!r}; known fields: "
-            + ", ".join(TEMPLATE_FIELDS) for f in bad]
+              "business_day": 10}
+_NUMBER_MAX = {"people_ahead": 9999, "est_wait_min": 9999}
+_USB_RE = re.compile(r"\Ausb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\Z")
 
 
 def longest_qr_payload(cfg: BranchConfig) -> str:
     """The template filled with the longest value each field can take."""
-    values = {f: "W" * n for f, n in _FIELD_MAX.items()}
+    values: dict[str, object] = {f: "W" * n for f, n in _FIELD_MAX.items()}
+    values.update(_NUMBER_MAX)
     values["service"] = max((s.id for s in cfg.services), key=len, default="")
     values["service_name"] = max((n for s in cfg.services for n in s.names.values()),
                                  key=lambda n: len(n.encode()), default="")
@@ -53,8 +47,6 @@ def longest_qr_payload(cfg: BranchConfig) -> str:
 
 def _qr_errors(cfg: BranchConfig, profile: PrinterProfile) -> list[str]:
     t = cfg.ticket
-    if not 1 <= t.qr_module <= 16:
-        return [f"ticket.qr_module: {t.qr_module} dots per module; use 1 to 16"]
     payload = longest_qr_payload(cfg)
     try:
         code = segno.make_qr(payload, error=t.qr_error)
@@ -91,8 +83,6 @@ def _mode_errors(cfg: BranchConfig, profile: PrinterProfile) -> list[str]:
                         "use mode 'auto'")
     if p.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400):
         errs.append(f"kiosk.printer.baudrate: {p.baudrate} is not a standard serial speed")
-    if not 20 <= p.status_timeout_ms <= 5000:
-        errs.append(f"kiosk.printer.status_timeout_ms: {p.status_timeout_ms}; use 20..5000")
     return errs
 
 
@@ -105,8 +95,8 @@ def config_errors(cfg: BranchConfig) -> list[str]:
         errs.append(f"kiosk.printer.profile: unknown printer profile {p.profile!r}; "
                     f"known: {', '.join(sorted(PROFILES))}")
     font = str(cfg.path(t.font))
-    if not os.access(font, os.R_OK):
-        errs.append(f"ticket.font: cannot read {font}; install fonts-wqy-microhei "
+    if problem := file_problem(Path(font)):
+        errs.append(f"ticket.font: {show_path(font)} {problem}; install fonts-wqy-microhei "
                     "(apt-get install fonts-wqy-microhei) or point ticket.font at a "
                     "readable TTF/TTC with CJK glyphs")
     else:
@@ -114,16 +104,19 @@ def config_errors(cfg: BranchConfig) -> list[str]:
             load_font(font, 24)
         except ConfigError as e:
             errs.extend(e.errors)
-    errs += _template_errors("ticket.qr", t.qr)
-    errs += _template_errors("ticket.extra_line", t.extra_line)
+    errs += template_errors("ticket.qr", t.qr)
+    errs += template_errors("ticket.extra_line", t.extra_line)
     if profile is not None:
         if t.qr and not any(e.startswith("ticket.qr:") for e in errs):
             errs += _qr_errors(cfg, profile)
         errs += _mode_errors(cfg, profile)
     if p.url.startswith("usb://") and not _USB_RE.match(p.url):
-        errs.append(f"kiosk.printer.url: {p.url!r} is not usb://VID:PID (4 hex digits each)")
-    if p.url.startswith("tcp://") and not _TCP_RE.match(p.url):
-        errs.append(f"kiosk.printer.url: {p.url!r} is not tcp://host:port")
+        errs.append(f"kiosk.printer.url: {show(p.url)} is not usb://VID:PID (4 hex digits "
+                    "each)")
+    for scheme in ("tcp", "socket"):
+        if p.url.startswith(f"{scheme}://") and \
+                (problem := url_problem(p.url, (scheme,), port_required=True)):
+            errs.append(f"kiosk.printer.url: {problem}")
     return errs
 
 
@@ -133,6 +126,13 @@ def port_errors(cfg: BranchConfig) -> list[str]:
     if not url:
         return ["kiosk.printer.url: empty; give the printer's device path (e.g. "
                 "/dev/serial/by-id/...), tcp://host:9100 or usb://VID:PID"]
+    if url.startswith("usb://"):
+        import importlib.util
+
+        if importlib.util.find_spec("usb") is None:
+            return ["kiosk.printer.url: usb:// printers need pyusb; install it with "
+                    "pip install 'tessera[usb]' (or apt-get install python3-usb)"]
+        return []
     if "://" in url:
         return []
     dev = Path(url)

@@ -1,15 +1,25 @@
 """From an issued ticket and the branch config to the blocks printed on paper.
 
     >>> doc = TicketTemplate(cfg).doc(ticket)      # doctest: +SKIP
-    >>> doc.key
+    >>> doc.key                                    # doctest: +SKIP
     'cash'
 
 Templates (``ticket.qr``, ``ticket.extra_line``) are ``str.format`` strings
-over ``TEMPLATE_FIELDS``; the config check rejects any other field at start-up.
+over ``TEMPLATE_FIELDS``, filled with typed values: ``people_ahead`` and
+``est_wait_min`` are whole numbers (``{est_wait_min:.0f}`` works), the others
+text. The config check formats every template with sample values of those
+types (``template_errors``), so what it accepts prints at the first customer.
+
+    >>> template_errors("ticket.extra_line", "{est_wait_min:d} min")
+    []
+    >>> template_errors("ticket.extra_line", "{number:.0f}")[0][:58]
+    "ticket.extra_line: '{number:.0f}' cannot be filled in (Unk"
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import string
 from datetime import date, datetime
 from typing import Protocol
@@ -21,6 +31,13 @@ from tessera.printing.layout import QR, Align, Block, Gap, Line, Logo, TicketDoc
 TEMPLATE_FIELDS = ("ticket_id", "number", "service", "service_name", "priority",
                    "appointment", "business_day", "tenant", "branch", "people_ahead",
                    "est_wait_min")
+NUMBER_FIELDS = ("people_ahead", "est_wait_min")  # ints; every other field is a str
+# a sample of each field, as the printer fills it in (est_wait_min can also be blank)
+SAMPLE_FIELDS: dict[str, object] = {
+    "ticket_id": "0190a0b2-0000-7000-8000-000000000000", "number": "A001", "service": "cash",
+    "service_name": "Cash", "priority": "", "appointment": "", "business_day": "2026-03-02",
+    "tenant": "acme", "branch": "b1", "people_ahead": 3, "est_wait_min": 12}
+MAX_SPEC_NUMBER = 200  # widths and precisions: a typo like {number:99999999} is refused
 
 # Labels per language; a language missing here falls back to English.
 LABELS: dict[str, dict[str, str]] = {
@@ -52,9 +69,59 @@ class TicketLike(Protocol):
     def appointment(self) -> str | None: ...
 
 
+class Blank:
+    """A field with no value (no wait estimate yet): empty whatever the format spec."""
+
+    def __format__(self, spec: str) -> str:
+        return ""
+
+    def __str__(self) -> str:
+        return ""
+
+    __repr__ = __str__
+
+
 def template_fields(template: str) -> list[str]:
     """Field names a format string uses; ValueError when it is malformed."""
     return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+def template_errors(path: str, template: str) -> list[str]:
+    """Why ``template`` would not print, each as ``"path: what to fix"`` ([] = fine)."""
+    from tessera.config_decode import show
+
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as e:
+        return [f"{path}: malformed template {show(template)} ({e}); write fields as "
+                "{name}, and a literal brace as {{ or }}"]
+    errs: list[str] = []
+    for _, name, spec, _ in parsed:
+        if name is None:
+            continue
+        root = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if root not in TEMPLATE_FIELDS:
+            close = difflib.get_close_matches(root, TEMPLATE_FIELDS, n=1)
+            errs.append(f"{path}: unknown field {{{show(name)[1:-1]}}} in {show(template)}; "
+                        + (f"did you mean {{{close[0]}}}? " if close else "")
+                        + "known fields: " + ", ".join(TEMPLATE_FIELDS))
+        elif name != root:
+            errs.append(f"{path}: {{{show(name)[1:-1]}}} in {show(template)}: write the "
+                        f"field alone, {{{root}}} (no '.' or '[...]')")
+        if any(int(n) > MAX_SPEC_NUMBER for n in re.findall(r"\d+", spec or "")):
+            errs.append(f"{path}: format spec {show(spec)} in {show(template)}: widths and "
+                        f"precisions go up to {MAX_SPEC_NUMBER}")
+    if errs:
+        return errs
+    for sample in (SAMPLE_FIELDS, {**SAMPLE_FIELDS, "est_wait_min": Blank()}):
+        try:
+            template.format(**sample)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            return [f"{path}: {show(template)} cannot be filled in ({e}); "
+                    f"{' and '.join(NUMBER_FIELDS)} are whole numbers (e.g. "
+                    "{est_wait_min:d} or {est_wait_min:.0f}), the other fields text "
+                    "(e.g. {number:>5})"]
+    return []
 
 
 def number_scale(number: str, width_dots: int) -> int:
@@ -71,7 +138,8 @@ class TicketTemplate:
         self.languages = self.t.languages or cfg.branch.languages
         self.width = get_profile(cfg.kiosk.printer.profile).width_dots
 
-    def fields(self, ticket: TicketLike) -> dict[str, str]:
+    def fields(self, ticket: TicketLike) -> dict[str, object]:
+        """The template fields of ``ticket``, typed as ``SAMPLE_FIELDS``."""
         svc = self.cfg.service(ticket.service)
         wait = ticket.est_wait_s
         return {
@@ -79,8 +147,8 @@ class TicketTemplate:
             "service_name": svc.name(self.languages[0]), "priority": ticket.priority or "",
             "appointment": ticket.appointment or "", "business_day": str(ticket.business_day),
             "tenant": self.cfg.branch.tenant, "branch": self.cfg.branch.branch,
-            "people_ahead": str(ticket.people_ahead),
-            "est_wait_min": "" if wait is None else str(round(wait / 60)),
+            "people_ahead": int(ticket.people_ahead),
+            "est_wait_min": Blank() if wait is None else round(wait / 60),
         }
 
     def static_blocks(self, service_id: str) -> tuple[Block, ...]:
@@ -107,7 +175,8 @@ class TicketTemplate:
         for lang in self.languages:
             lab = LABELS.get(lang, LABELS["en"])
             m = f["est_wait_min"]
-            blocks.append(Line(lab["wait"].format(m=m) if m else lab["wait_none"]))
+            blocks.append(Line(lab["wait_none"] if isinstance(m, Blank) else
+                               lab["wait"].format(m=m)))
         blocks.append(Line(self._issued(ticket)))
         if self.t.extra_line:
             extra = self.t.extra_line.format(**f).strip()
@@ -130,4 +199,5 @@ class TicketTemplate:
                          self.dynamic_blocks(ticket))
 
 
-__all__ = ["TEMPLATE_FIELDS", "Align", "TicketTemplate", "template_fields"]
+__all__ = ["SAMPLE_FIELDS", "TEMPLATE_FIELDS", "Align", "Blank", "TicketTemplate",
+           "template_errors", "template_fields"]

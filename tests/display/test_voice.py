@@ -184,7 +184,8 @@ def test_config_check_reports_board_and_voice_problems(monkeypatch: pytest.Monke
     assert "voice.languages: no announcement template for 'fr'" in text
     assert "voice.quiet_hours[0]: '22:00' is not a span" in text
     assert "voice.volume.25:00: '25:00' is not a time of day" in text
-    assert "voice.volume.25:00: 150 must be a percentage" in text
+    assert "voice.volume.25:00: 150 is out of range; use a whole number between 0 and 100" \
+        in text
     assert "voice: espeak-ng is not installed" in text
     bad_addr = "\n[[counters]]\nid = \"c9\"\nnumber = 9\nservices = [{ service = \"cash\" }]\n"
     with pytest.raises(ConfigError) as err:

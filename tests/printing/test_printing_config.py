@@ -43,7 +43,7 @@ def test_examples_pass(bank_cfg, clinic_cfg) -> None:  # type: ignore[no-untyped
 
 def test_missing_font(tmp_path: Path) -> None:
     errs = errors_of(bank_with(tmp_path, ticket='font = "/nonexistent/wqy.ttc"'))
-    assert errs == ["ticket.font: cannot read /nonexistent/wqy.ttc; install fonts-wqy-microhei "
+    assert errs == ["ticket.font: /nonexistent/wqy.ttc does not exist; install fonts-wqy-microhei "
                     "(apt-get install fonts-wqy-microhei) or point ticket.font at a readable "
                     "TTF/TTC with CJK glyphs"]
 
@@ -71,7 +71,7 @@ def test_template_naming_an_unknown_field(tmp_path: Path) -> None:
                                                 'extra_line = "{prio}"'))
     assert len(errs) == 2
     assert errs[0].startswith("ticket.qr: unknown field {ticket} in 'https://x/t/{ticket}'; "
-                              "known fields: ticket_id, number")
+                              "did you mean {ticket_id}? known fields: ticket_id, number")
     assert errs[1].startswith("ticket.extra_line: unknown field {prio}")
 
 
