@@ -33,7 +33,11 @@ PIN_FACTORIES: dict[str, tuple[str, str]] = {
     "pigpio": ("gpiozero.pins.pigpio", "PiGPIOFactory"),
     "native": ("gpiozero.pins.native", "NativeFactory"),
     "mock": ("gpiozero.pins.mock", "MockFactory"),
+    # the simulated bus (``tessera sim hardware``): one factory per device (Pi);
+    # registered as gpiozero's entry point ``tessera-sim`` too
+    "tessera-sim": ("tessera.sim.gpio", "SimFactory"),
 }
+DEVICE_FACTORIES = ("tessera-sim",)  # factories that take ``device=`` (which Pi they are)
 PIN_FACTORY_ENV = "GPIOZERO_PIN_FACTORY"
 
 
@@ -54,11 +58,14 @@ class Lamp(Protocol):
     def close(self) -> None: ...
 
 
-def make_pin_factory(name: str = "", *, env: Mapping[str, str] | None = None) -> Any:
+def make_pin_factory(name: str = "", *, env: Mapping[str, str] | None = None,
+                     device: str | None = None) -> Any:
     """A gpiozero pin factory by name (``""``: ``$GPIOZERO_PIN_FACTORY``, else None = default).
 
-    Raises ConfigError naming the valid factories for an unknown name, and
-    DeviceError when the factory's library or hardware is missing.
+    ``device`` tells a simulated-bus factory which Pi it is (else it reads
+    ``$TESSERA_DEVICE``); real factories ignore it. Raises ConfigError naming the
+    valid factories for an unknown name, and DeviceError when the factory's
+    library, hardware or simulator is missing.
     """
     environ = os.environ if env is None else env
     source = "gpio.pin_factory"
@@ -78,7 +85,11 @@ def make_pin_factory(name: str = "", *, env: Mapping[str, str] | None = None) ->
                           "on a Pi 4/5 install tessera[pi] (lgpio), or use 'mock' off the Pi"
                           ) from None
     try:
+        if key in DEVICE_FACTORIES:
+            return factory_cls(device=device, env=environ)
         return factory_cls()
+    except DeviceError:
+        raise  # already says what to fix (e.g. how to start the simulator)
     except Exception as e:  # gpiozero raises assorted errors when the hardware is absent
         raise DeviceError(f"pin factory {key!r} could not start ({type(e).__name__}: {e}); "
                           "is this a Raspberry Pi with GPIO access?") from None

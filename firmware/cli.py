@@ -24,7 +24,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("tessera.commands.demo_cmd",),
     "broker": ("tessera.commands.broker_cmd",),
     "printer": ("tessera.commands.printer_cmd",),
-    "sim": ("tessera.commands.printer_cmd", "tessera.commands.board_cmd"),
+    "sim": ("tessera.commands.printer_cmd", "tessera.commands.board_cmd",
+            "tessera.commands.sim_cmd"),
     "voice": ("tessera.commands.board_cmd",),
     "report": ("tessera.commands.report_cmd",),
 }

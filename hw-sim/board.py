@@ -105,6 +105,7 @@ class BoardEmulator:
             try:
                 ready, _, _ = select.select([self._master], [], [], 0.05)
                 if not ready:
+                    self._unstick_line()
                     continue
                 self._busy = True
                 chunk = os.read(self._master, 4096)
@@ -116,6 +117,24 @@ class BoardEmulator:
                 self.bytes_received += len(chunk)
                 self._busy = False
                 self._cond.notify_all()
+
+    def _unstick_line(self) -> None:
+        """Put the pty's line speed back to its opening value between frames.
+
+        A Linux pty keeps CS8 and no parity whatever a client asks, and refuses
+        (EINVAL) a ``tcsetattr`` that changes nothing it supports: the next client
+        asking for 7E1 at the speed the previous one left would fail to open the
+        line (seen when a display process restarts). A real USB adapter has no such
+        memory; resetting the speed makes every client's setting a change again.
+        """
+        try:
+            a = termios.tcgetattr(self._slave)
+            if a[4] != termios.B38400 or a[5] != termios.B38400:
+                a[2] = (a[2] & ~termios.CBAUD) | termios.B38400
+                a[4] = a[5] = termios.B38400
+                termios.tcsetattr(self._slave, termios.TCSANOW, a)
+        except (OSError, termios.error):
+            pass
 
     def _receive(self, chunk: bytes) -> None:
         for i, b in enumerate(chunk):

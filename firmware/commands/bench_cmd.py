@@ -21,6 +21,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "printer": ("tessera.bench.printer", "ticket render time and bytes on the wire"),
     "mqtt": ("tessera.bench.mqtt", "QoS1 flood vs outbox drain rate, paced pub->sub latency"),
     "estimator": ("tessera.bench.estimator", "wait-estimate RMSE vs plain and the oracle bound"),
+    "hil": ("tessera.bench.hil", "press on the simulated GPIO bus vs in-process mock pins"),
 }
 
 

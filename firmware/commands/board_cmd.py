@@ -31,6 +31,9 @@ def register(sub: Any) -> None:
                    help="this board never answers read-back requests (repeatable)")
     b.add_argument("--out", default="", help="write <address>.png and .txt here on change")
     b.add_argument("--duration", type=float, default=0.0, help="stop after N seconds")
+    from tessera.commands.sim_cmd import add_state_argument
+
+    add_state_argument(b, "ok, silent")
     b.set_defaults(func=sim_board)
 
     v = subgroup(sub, "voice", "announcement clips and test announcements", "ACTION")
@@ -47,12 +50,20 @@ def register(sub: Any) -> None:
 
 
 def sim_board(args: argparse.Namespace) -> int:
+    if args.control_state is not None:  # `sim board STATE`: tell the running sim hardware
+        from tessera.commands.sim_cmd import control_board
+
+        return control_board(args)
     from pathlib import Path
 
+    from tessera.config_paths import dir_problem
     from tessera.sim.board import BoardEmulator
 
     out = Path(args.out) if args.out else None
     if out is not None:
+        if problem := dir_problem(out, writable=True):
+            print(f"tessera sim board: --out {args.out} {problem}", file=sys.stderr)
+            return 2
         out.mkdir(parents=True, exist_ok=True)
     with BoardEmulator(baudrate=args.baud, throttle=args.throttle) as emu:
         emu.silent.update(a.upper() for a in args.silent)
@@ -78,10 +89,26 @@ def sim_board(args: argparse.Namespace) -> int:
 
 
 def voice_clips(args: argparse.Namespace) -> int:
-    from tessera.display.voice import VoiceError, generate_clips
+    from pathlib import Path
 
+    from tessera.config_paths import dir_problem
+    from tessera.display.voice import LANGUAGES, VoiceError, generate_clips
+
+    langs = args.lang or ["zh", "en"]
+    problems = [f"--lang {lang[:40]!r}: no announcement template; known: "
+                f"{', '.join(sorted(LANGUAGES))}" for lang in langs if lang not in LANGUAGES]
+    if problem := dir_problem(Path(args.dir), writable=True):
+        problems.append(f"{args.dir[:200]} {problem}")
+    else:
+        for lang in langs:
+            if lang in LANGUAGES and (p := dir_problem(Path(args.dir) / lang, writable=True)):
+                problems.append(f"{Path(args.dir) / lang} {p}")
+    if problems:
+        for p in problems:
+            print(f"tessera voice clips: {p}", file=sys.stderr)
+        return 2
     try:
-        made = generate_clips(args.dir, args.lang or ["zh", "en"], overwrite=args.overwrite)
+        made = generate_clips(args.dir, langs, overwrite=args.overwrite)
     except VoiceError as e:
         print(f"tessera voice clips: {e}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tessera.clock import SystemClock
     from tessera.config import load_config
-    from tessera.errors import ConfigError
+    from tessera.errors import ConfigError, DeviceError
     from tessera.wiring import build_branch
 
     try:
@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as e:
             print(f"tessera run: {e}")
             return 2
+        except DeviceError as e:  # GPIO library, hardware or simulator missing: say which
+            print(f"tessera run: {e}")
+            return 1
         stack.callback(branch.close)
         print(f"tessera run {args.role}: ready", flush=True)
         if args.ready_file is not None:
