@@ -243,13 +243,17 @@ class AlphaBoard:
     @classmethod
     def open(cls, url: str, *, baudrate: int = 9600, bytesize: int = 7, parity: str = "E",
              stopbits: int = 1, flash: bool = False) -> AlphaBoard:
+        import termios
+
         import serial
 
         try:
             port = serial.serial_for_url(url, baudrate=baudrate, bytesize=bytesize,
                                          parity=parity, stopbits=stopbits, timeout=0.05,
                                          write_timeout=2.0)
-        except (serial.SerialException, OSError, ValueError) as e:
+        # termios.error is no OSError: a pty or adapter refusing the line settings
+        # (seen right after the previous owner of the line was SIGKILLed)
+        except (serial.SerialException, OSError, ValueError, termios.error) as e:
             raise BoardError(f"cannot open caller board line {url!r}: {e}; "
                              "check board.url and that the adapter is plugged in") from e
         return cls(transport=port, flash=flash)

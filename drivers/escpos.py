@@ -201,12 +201,14 @@ class _SerialLink:
     """pyserial's serial_for_url: device paths, ptys, socket://, loop://."""
 
     def __init__(self, url: str, baudrate: int) -> None:
+        import termios
+
         import serial
 
         try:
             self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.1,
                                               write_timeout=30.0)
-        except (serial.SerialException, OSError, ValueError) as e:
+        except (serial.SerialException, OSError, ValueError, termios.error) as e:
             raise PrinterLinkError(f"cannot open printer at {url!r}: {e}") from e
 
     def write(self, data: bytes) -> None:

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tessera.bus import Bus
 from tessera.clock import Clock
 from tessera.config import BranchConfig, Counter
+from tessera.identity import device_id
+from tessera.roles.branch import Branch, db_path
 from tessera.roles.counter import CounterRole
 from tessera.roles.glue import ActionRouter, devices
 from tessera.roles.kiosk import KioskRole
@@ -37,78 +38,16 @@ log = logging.getLogger(__name__)
 ROLES = ("all", "kiosk", "counter", "display", "engine")
 
 
-@dataclass
-class Branch:
-    """Everything one process runs, and how to stop it."""
-
-    cfg: BranchConfig
-    clock: Clock
-    bus: Bus
-    router: ActionRouter
-    engine: Any = None
-    owns_engine: bool = False  # the engine runs in this process (ticked here); else remote
-    kiosk: KioskRole | None = None
-    counters: dict[str, CounterRole] = field(default_factory=dict)
-    display: Any = None
-    factories: dict[str, Any] = field(default_factory=dict)
-    inputs: list[Any] = field(default_factory=list)
-    uplink: Any = None
-    links: dict[str, Any] = field(default_factory=dict)  # MQTT device links by device name
-    published: Callable[[], int] | None = None  # with an uplink: drain, then acked count
-    emitters: dict[str, Callable[[str, dict[str, Any]], None]] = field(default_factory=dict)
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def tick(self) -> None:
-        if self.owns_engine:
-            self.engine.tick()
-        if self.kiosk is not None:
-            self.kiosk.refresh()
-        for role in self.counters.values():
-            role.tick()
-
-    def close(self) -> None:
-        for close in reversed(self.closers):
-            try:
-                close()
-            except Exception:
-                log.exception("closing %r", close)
-        self.closers.clear()
-
-
 # --------------------------------------------------------------------------- hardware
 
 
-def pin_factory(cfg: BranchConfig, *, sim: bool) -> Any:
-    """A gpiozero pin factory: mock in simulation, else the configured/default one."""
-    if sim or cfg.gpio.pin_factory == "mock":
-        from gpiozero.pins.mock import MockFactory
+def pin_factory(cfg: BranchConfig, *, sim: bool, device: str = "main") -> Any:
+    """The gpiozero pin factory of ``device`` (one Pi): gpiozero's MockFactory in
+    simulation, else ``gpio.pin_factory``, else ``$GPIOZERO_PIN_FACTORY``, else None
+    (gpiozero's default). ``tessera-sim`` joins the simulated bus as ``device``."""
+    from tessera.drivers.gpio import make_pin_factory
 
-        return MockFactory()
-    if cfg.gpio.pin_factory:
-        from gpiozero import Device
-
-        Device.pin_factory = None  # let gpiozero build the named factory from the env
-        import os
-
-        os.environ["GPIOZERO_PIN_FACTORY"] = cfg.gpio.pin_factory
-    return None  # gpiozero's default
-
-
-def audio_output(cfg: BranchConfig) -> Any:
-    from tessera.drivers.audio import AplayOutput, DirectoryOutput
-
-    out = cfg.voice.output
-    if out.startswith("dir:"):
-        return DirectoryOutput(cfg.path(out[4:]))
-    return AplayOutput()
-
-
-def open_board(cfg: BranchConfig) -> Any:
-    from tessera.drivers.alpha import AlphaBoard
-
-    b = cfg.board
-    return AlphaBoard.open(b.url, baudrate=b.baudrate, bytesize=b.bytesize, parity=b.parity,
-                           stopbits=b.stopbits)
+    return make_pin_factory("mock" if sim else cfg.gpio.pin_factory, device=device)
 
 
 @contextmanager
@@ -117,6 +56,7 @@ def simulated_hardware(cfg: BranchConfig, out: Path,
     """``cfg`` on simulated hardware: printer and board emulators on ptys (tickets and
     board renders under ``out``; only those the ``roles`` use), mock pins,
     announcements as WAV files, trusted clock."""
+    import msgspec
     from tessera.demo.setup import demo_config
 
     want = set(ROLES[1:]) if "all" in roles else set(roles)
@@ -133,22 +73,26 @@ def simulated_hardware(cfg: BranchConfig, out: Path,
 
             board = stack.enter_context(BoardEmulator(baudrate=cfg.board.baudrate))
             board_url = board.path
-        yield demo_config(cfg, out=out, printer_url=printer_url, board_url=board_url,
+        sim = demo_config(cfg, out=out, printer_url=printer_url, board_url=board_url,
                           broker=cfg.mqtt.url, checkin=cfg.kiosk.checkin, fast_buttons=False)
+        # real time here, not the demo's virtual day: the configured announcement age and
+        # quiet hours apply (only the speaker is simulated)
+        yield msgspec.structs.replace(sim, voice=msgspec.structs.replace(
+            sim.voice, max_age_s=cfg.voice.max_age_s, quiet_hours=cfg.voice.quiet_hours))
 
 
 def _device_factory(branch: Branch, device: str, *, sim: bool) -> Any:
-    """The pin factory of ``device``: made on first use, then shared by its buttons and lamps."""
-    factory = branch.factories.get(device) or pin_factory(branch.cfg, sim=sim)
-    branch.factories[device] = factory
-    return factory
+    """The pin factory of ``device``: made on first use, then shared by its buttons and
+    lamps; closed after everything on it (the first closer runs last)."""
+    if device not in branch.factories:
+        factory = pin_factory(branch.cfg, sim=sim, device=device)
+        branch.factories[device] = factory
+        if factory is not None:
+            branch.closers.insert(0, factory.close)
+    return branch.factories[device]
 
 
 # --------------------------------------------------------------------------- assembly
-
-
-def db_path(cfg: BranchConfig, device: str) -> Path:
-    return cfg.path(cfg.storage.dir) / f"{device}.db"
 
 
 def open_engine(cfg: BranchConfig, clock: Clock, bus: Bus) -> Any:
@@ -159,7 +103,7 @@ def open_engine(cfg: BranchConfig, clock: Clock, bus: Bus) -> Any:
         for env in events:
             bus.publish(env)
 
-    return Engine.open(cfg, clock, db_path(cfg, cfg.mqtt.device or "engine"),
+    return Engine.open(cfg, clock, db_path(cfg, device_id(cfg, "engine")),
                        on_commit=publish_all)
 
 
@@ -185,7 +129,7 @@ def make_issuer(branch: Branch) -> Any:
     from tessera.printing.issuer import issuer_from_config
     from tessera.roles.kiosk_issuer import KioskIssuer
 
-    emit = device_emitter(branch, f"kiosk-{branch.cfg.kiosk.device}")
+    emit = device_emitter(branch, device_id(branch.cfg, "kiosk"))
     issuer = issuer_from_config(branch.cfg, branch.engine, on_device_event=emit)
     branch.closers.append(issuer.printer.close)
     return KioskIssuer(issuer, branch.engine)
@@ -216,7 +160,9 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         branch.engine = engine
         if "display" in want:
             # the display role also drives the counters' own signs (from events)
-            branch.display = build_display(branch, device_emitter(branch, "display"))
+            shown = device_id(cfg, "display", device)
+            branch.display = build_display(branch, device_emitter(branch, shown))
+            branch.state_sources.append(_display_state(branch, shown))
         if "counter" in want and engine is not None:
             for c in cfg.counters:
                 if c.panel is None or (device is not None and c.device != device):
@@ -228,6 +174,9 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         if "kiosk" in want and engine is not None:
             branch.kiosk = build_kiosk(branch, sim=sim)
             router.kiosk = branch.kiosk
+            branch.state_sources.append(_kiosk_state(branch))
+        if branch.owns_engine:
+            branch.state_sources.append(_engine_state(branch))
         build_inputs(branch, sim=sim)
         if branch.kiosk is not None and cfg.kiosk.checkin:
             start_checkin(branch, cfg.kiosk.checkin)
@@ -301,18 +250,16 @@ def start_checkin(branch: Branch, source: str) -> threading.Thread:
 
 
 def build_display(branch: Branch, emit: Callable[[str, dict[str, Any]], None] | None) -> Any:
-    """Hall board + counter boards + announcements, fed from the bus."""
-    from tessera.display.link import BoardLink
-    from tessera.display.role import DisplayRole
+    """Hall board + counter boards + announcements (``tessera.display.factory``), fed
+    from the bus."""
+    from tessera.display.factory import build_role
 
     cfg, clock = branch.cfg, branch.clock
-    link = BoardLink(lambda: open_board(cfg), clock, emit=emit) if cfg.board.url else None
-    if link is not None:
-        branch.closers.append(link.close)
-    announcer = build_announcer(cfg, clock, emit) if cfg.voice.enabled else None
     engine = branch.engine
     snapshot = getattr(engine, "snapshot", None)  # in-process, or the `snapshot` command
-    role = DisplayRole(cfg, clock=clock, link=link, announcer=announcer, snapshot=snapshot)
+    role = build_role(cfg, clock, emit=emit, snapshot=snapshot)
+    if role.link is not None:
+        branch.closers.append(role.link.close)
     role.start()
     branch.closers.append(role.stop)
     branch.bus.subscribe(role.on_event)
@@ -342,25 +289,6 @@ def _rebuild_when_reachable(branch: Branch, role: Any,
 
     threading.Thread(target=run, name="display-rebuild", daemon=True).start()
     branch.closers.append(stop.set)
-
-
-def build_announcer(cfg: BranchConfig, clock: Clock,
-                    emit: Callable[[str, dict[str, Any]], None] | None) -> Any:
-    from tessera.display.announcer import Announcer
-    from tessera.display.voice import ClipLibrary, generate_clips, generated_clips_dir
-
-    v = cfg.voice
-    langs = v.languages or cfg.branch.languages
-    clips = cfg.path(v.clips_dir) if v.clips_dir else generated_clips_dir(cfg.path(cfg.storage.dir))
-    generate_clips(clips, langs)  # only the missing ones; installer clips are kept
-
-    def on_fault(kind: str, detail: str) -> None:
-        if emit is not None:
-            emit("device.fault", {"kind": "audio", "state": kind, "detail": detail})
-
-    return Announcer(ClipLibrary(clips), audio_output(cfg), clock, languages=tuple(langs),
-                     tz=cfg.tz, repeat=v.repeat, chime=v.chime, quiet_hours=v.quiet_hours,
-                     volume=v.volume, max_age_s=v.max_age_s, on_fault=on_fault)
 
 
 def build_inputs(branch: Branch, *, sim: bool) -> None:
@@ -406,7 +334,7 @@ def open_buttons(pins: list[int], ring: Any, factory: Any) -> Any:
 def _device_event(branch: Branch, type_: str, device: str) -> Callable[[str, str], None]:
     cfg = branch.cfg
     role = "kiosk" if device == cfg.kiosk.device and branch.kiosk is not None else "counter"
-    emit = device_emitter(branch, f"{role}-{device}")
+    emit = device_emitter(branch, device_id(cfg, role, device))
 
     def report(kind: str, detail: str) -> None:
         state = "fault" if type_ == "device.fault" else "ok"
@@ -419,3 +347,49 @@ def _wanted(branch: Branch, action: str) -> bool:
     if action.startswith("kiosk."):
         return branch.kiosk is not None
     return action.split(".")[1] in branch.counters
+
+
+# --------------------------------------------------------------------------- retained state
+
+State = Iterable[tuple[str, str, dict[str, Any]]]
+
+# what the kiosk's last printer status read means for the retained state/printer
+_PRINTER_STATE = {
+    "ok": {"paper": "ok", "cover": "closed", "online": True},
+    "near_end": {"paper": "near-end", "cover": "closed", "online": True},
+    "out": {"paper": "out", "cover": "closed", "online": True},
+    "cover_open": {"paper": "unknown", "cover": "open", "online": True},
+    "offline": {"paper": "unknown", "cover": "unknown", "online": False},
+}
+
+
+def _kiosk_state(branch: Branch) -> Callable[[], State]:
+    device = device_id(branch.cfg, "kiosk")
+
+    def report() -> State:
+        kiosk = branch.kiosk
+        assert kiosk is not None
+        state = kiosk.printer_state
+        info = _PRINTER_STATE.get(state, {"paper": "unknown", "cover": "unknown",
+                                          "online": False})
+        yield device, "printer", {"state": state, **info}
+    return report
+
+
+def _engine_state(branch: Branch) -> Callable[[], State]:
+    """``state/queue-{service}`` and ``state/counter-{counter}`` from the engine."""
+    device = device_id(branch.cfg, "engine")
+
+    def report() -> State:
+        snap = branch.engine.snapshot()
+        for sid, q in snap["services"].items():
+            yield device, f"queue-{sid}", {"service": sid, **q}
+        for cid, c in snap["counters"].items():
+            yield device, f"counter-{cid}", {"counter": cid, **c}
+    return report
+
+
+def _display_state(branch: Branch, device: str) -> Callable[[], State]:
+    def report() -> State:
+        yield device, "board", branch.display.content()
+    return report

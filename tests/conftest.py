@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,26 @@ def mosquitto(tmp_path: Path) -> Iterator[object]:
     finally:
         for b in brokers:
             b.kill()
+
+
+def broker_dir() -> Path:
+    """A directory Debian's ``mosquitto`` user can reach (pytest's tmp_path is 0700 root's):
+    generated broker files live here as they would under /etc/mosquitto."""
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="tessera-broker-"))
+    d.chmod(0o755)
+    return d
+
+
+@pytest.fixture
+def broker_base() -> Iterator[Path]:
+    """``broker_dir()`` for one test, removed afterwards."""
+    import shutil
+
+    d = broker_dir()
+    try:
+        yield d
+    finally:
+        if not os.environ.get("TESSERA_KEEP_BROKER_DIR"):  # keep it to read the logs
+            shutil.rmtree(d, ignore_errors=True)

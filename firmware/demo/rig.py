@@ -27,8 +27,9 @@ import msgspec
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig
 from tessera.demo.setup import demo_config, first_weekday, opening_time
+from tessera.roles.branch import Branch
 from tessera.sim.scenario import press_pin
-from tessera.wiring import Branch, build_branch
+from tessera.wiring import build_branch
 
 
 @dataclass
@@ -66,7 +67,7 @@ class SimRig:
         return kiosk.wait_attempts(expected, timeout_s)
 
     def engine_db(self) -> Path:
-        from tessera.wiring import db_path
+        from tessera.roles.branch import db_path
 
         return db_path(self.cfg, self.cfg.mqtt.device or "engine")
 

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,8 +30,22 @@ from tessera.mqtt.topics import Topics
 from tessera.outbox import Outbox, connect
 
 
+def credentials_path(cfg: BranchConfig, device: str) -> Path | None:
+    """The login of ``device``: ``mqtt.credentials_dir/<device>.toml``, else the one
+    ``mqtt.credentials_file`` (a process with one device, or a shared login at HQ)."""
+    m = cfg.mqtt
+    if m.credentials_dir:
+        return cfg.path(m.credentials_dir) / f"{device}.toml"
+    if m.credentials_file:
+        return cfg.path(m.credentials_file)
+    return None
+
+
 def settings_from_config(cfg: BranchConfig, device: str, *, client_id: str | None = None
                          ) -> MqttSettings:
+    """The MQTT settings of ``device``. With the generated broker config the broker
+    uses the login as client id (``use_username_as_clientid``); ours is for other
+    brokers and is unique in a fleet."""
     m = cfg.mqtt
     u = urlsplit(m.url)
     if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
@@ -38,8 +53,9 @@ def settings_from_config(cfg: BranchConfig, device: str, *, client_id: str | Non
                            "mqtts://host:8883"])
     tls = u.scheme == "mqtts"
     user = pw = None
-    if m.credentials_file:
-        user, pw = load_credentials(cfg.path(m.credentials_file))
+    creds = credentials_path(cfg, device)
+    if creds is not None:
+        user, pw = load_credentials(creds)
     return MqttSettings(
         host=u.hostname, port=u.port or (8883 if tls else 1883),
         client_id=client_id or f"{cfg.branch.tenant}-{cfg.branch.branch}-{device}",
@@ -60,6 +76,8 @@ class DeviceLink:
     drainer: Drainer
     presence: Presence
     topics: Topics
+    server: Any = None  # the engine's CommandServer (for_engine only)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: MqttSettings, *, outbox: Outbox, clock: Clock,
@@ -110,10 +128,13 @@ class DeviceLink:
 
         link = cls.from_config(cfg, cfg.mqtt.device, clock=clock, db_path=db_path,
                                meta={"role": ["engine"], **(meta or {})})
-        server = CommandServer(engine, link.port, link.topics, connect(db_path), clock=clock,
+        conn = connect(db_path)
+        server = CommandServer(engine, link.port, link.topics, conn, clock=clock,
                                max_bytes=cfg.mqtt.command_max_bytes,
                                max_age_s=cfg.mqtt.command_max_age_s)
         link.uplink.add_handler(link.topics.command_filter, server.handle)
+        link.server = server
+        link.closers.append(conn.close)
         previous = getattr(engine, "on_commit", None)
 
         def on_commit(events: Any) -> None:
@@ -129,3 +150,6 @@ class DeviceLink:
 
     def stop(self, timeout: float = 3.0) -> None:
         self.uplink.stop(timeout)
+        for close in self.closers:
+            close()
+        self.closers.clear()

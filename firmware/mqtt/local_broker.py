@@ -8,7 +8,9 @@
 
 ``extra_conf`` is appended to the generated config (ACL, password file,
 listeners…); with ``conf`` the whole config is yours (``{port}`` and
-``{dir}`` are substituted) and ``persistence``/``anonymous`` are ignored.
+``{dir}`` are substituted) and ``persistence``/``anonymous`` are ignored;
+with ``conf_file`` mosquitto runs that file as it is (``tessera broker
+config``'s own ``mosquitto.conf``; ``port`` must be its listener's).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class LocalBroker:
 
     def __init__(self, workdir: Path, *, port: int | None = None, persistence: bool = False,
                  anonymous: bool = True, extra_conf: str = "", conf: str | None = None,
-                 nodelay: bool = True) -> None:
+                 nodelay: bool = True, conf_file: Path | None = None) -> None:
         if not Path(MOSQUITTO).exists() and shutil.which("mosquitto") is None:
             raise DeviceError(f"{MOSQUITTO} not found; install the Debian package 'mosquitto'")
         self.workdir = Path(workdir)
@@ -48,7 +50,8 @@ class LocalBroker:
         self.persistence, self.anonymous = persistence, anonymous
         self.extra_conf, self.conf, self.nodelay = extra_conf, conf, nodelay
         self.proc: subprocess.Popen[bytes] | None = None
-        self.conf_path = self.workdir / "mosquitto.conf"
+        self.conf_file = conf_file
+        self.conf_path = conf_file or self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
 
     def config_text(self) -> str:
@@ -84,7 +87,8 @@ class LocalBroker:
     def start(self, timeout: float = 10.0) -> LocalBroker:
         if self.proc is not None and self.proc.poll() is None:
             return self
-        self.conf_path.write_text(self.config_text())
+        if self.conf_file is None:
+            self.conf_path.write_text(self.config_text())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf_path)],
                                      stdout=log, stderr=log, cwd=self.workdir)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import IO, Any, Protocol
 
 from tessera.clock import Clock
@@ -33,6 +34,7 @@ from tessera.roles.ports import Led
 log = logging.getLogger(__name__)
 
 OK_STATES = ("ok", "near_end")
+IDLE_STATUS_S = 30.0  # how often a healthy printer is asked between customers
 CLOSED_CODES = ("service-closed", "past-closing")
 
 
@@ -60,6 +62,9 @@ class Issuer(Protocol):
 
     def printer_state(self) -> str:
         """ok, near_end, out, cover_open, offline or unknown (last status read)."""
+
+    def refresh(self) -> str:
+        """Read the printer's status now (between customers); return the new state."""
 
     def beep(self) -> None:
         """A short buzz on the printer, if it has a buzzer."""
@@ -95,6 +100,7 @@ class KioskRole:
         self.attempts = 0  # presses and check-ins handled (issued or refused)
         self.refusals: dict[str, int] = {}  # refusal code -> count
         self.last: IssueOutcome | None = None
+        self._status_read_at = monotonic()
 
     # ------------------------------------------------------------------ inputs
 
@@ -146,8 +152,22 @@ class KioskRole:
     # ------------------------------------------------------------------ LEDs
 
     def refresh(self) -> None:
-        """Re-read printer and opening state and set every LED from it."""
+        """Re-read opening state and set every LED from it (the role's tick).
+
+        The printer is asked for its status while it is faulted (the lamp goes out
+        as soon as paper is reloaded or the cover closed, not at the next
+        customer's press) and every ``IDLE_STATUS_S`` when it is fine (a cover
+        opened between customers lights the fault lamp).
+        """
         with self._lock:
+            now = monotonic()
+            faulted = self._printer_state() not in OK_STATES
+            if faulted or now - self._status_read_at >= IDLE_STATUS_S:
+                self._status_read_at = now
+                try:
+                    self.issuer.refresh()
+                except OSError as e:
+                    log.warning("kiosk: printer status: %s", e)
             self.closed_services = {s.id for s in self.cfg.services if not self._is_open(s.id)}
             self._set_leds()
 
@@ -213,6 +233,12 @@ class KioskRole:
             log.warning("kiosk buzzer: %s", e)
         self._set_leds()
         return self._finished(self.last)
+
+    @property
+    def printer_state(self) -> str:
+        """The printer as last read (``ok``, ``near_end``, ``out``, ``cover_open``,
+        ``offline``, ``unknown``): the kiosk's retained ``state/printer``."""
+        return self._printer_state()
 
     def _printer_state(self) -> str:
         try:

@@ -5,33 +5,32 @@ its own Pi, the remote engine and the engine's event feed.
     >>> engine = remote_engine(branch, "counter-main")   # `run counter`
 
 In the all-in-one shape the link only drains the outbox (and answers commands
-from remote panels); nothing a customer or teller does waits for it.
+from remote panels); nothing a customer or teller does waits for it. Device
+names come from ``tessera.identity.device_id``, the same function the broker
+files are generated with.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tessera.config import BranchConfig
+from tessera.identity import branch_devices, device_id
+from tessera.roles.branch import Branch, db_path
 from tessera.roles.remote import RemoteEngine
-
-if TYPE_CHECKING:
-    from tessera.wiring import Branch
 
 log = logging.getLogger(__name__)
 
 
 def role_device(cfg: BranchConfig, roles: set[str], device: str | None) -> str:
-    """The MQTT device name of a standalone role process (``[a-z0-9-]``)."""
-    if "kiosk" in roles:
-        return f"kiosk-{device or cfg.kiosk.device}"
-    if "counter" in roles:
-        return f"counter-{device or 'main'}"
-    return "display"
+    """The MQTT device id of a standalone role process on Pi ``device``."""
+    role = "kiosk" if "kiosk" in roles else "counter" if "counter" in roles else "display"
+    return device_id(cfg, role, device)
 
 
 def _require_url(cfg: BranchConfig) -> None:
@@ -42,29 +41,27 @@ def _require_url(cfg: BranchConfig) -> None:
                            "set mqtt.url (e.g. mqtt://engine.branch.lan:1883)"])
 
 
+def _meta(cfg: BranchConfig, device: str) -> dict[str, Any]:
+    d = branch_devices(cfg).get(device)
+    role = d.role if d is not None else device.split("-", 1)[0]
+    return {"role": [role]}
+
+
 def start_engine_link(branch: Branch) -> Callable[[], int]:
     """Drain the engine's outbox to the broker and serve commands, on the link's thread.
 
     Returns (and stores as ``branch.published``) a function that waits, bounded,
     for the backlog to empty and gives the number of events the broker acknowledged.
     """
-    from tessera.mqtt.commands import CommandServer
     from tessera.mqtt.link import DeviceLink
-    from tessera.outbox import connect
-    from tessera.wiring import db_path
 
     cfg = branch.cfg
-    device = cfg.mqtt.device or "engine"
-    path = db_path(cfg, device)
-    dl = DeviceLink.from_config(cfg, device, clock=branch.clock, db_path=path)
-    conn = connect(path)
-    server = CommandServer(branch.engine, dl.port, dl.topics, conn, clock=branch.clock)
-    dl.uplink.add_handler(dl.topics.command_filter, server.handle)
+    device = device_id(cfg, "engine")
+    dl = DeviceLink.for_engine(cfg, branch.engine, clock=branch.clock,
+                               db_path=db_path(cfg, device))
     dl.start()
     branch.uplink = dl
     branch.links[device] = dl
-    branch.bus.subscribe(lambda _env: dl.uplink.notify())
-    branch.closers.append(conn.close)
     branch.closers.append(dl.stop)
 
     def published(timeout_s: float = 30.0) -> int:
@@ -86,7 +83,8 @@ def drain_emitters(branch: Branch) -> None:
     for device in branch.emitters:
         if device in branch.links:
             continue
-        dl = DeviceLink.from_config(branch.cfg, device, clock=branch.clock)
+        dl = DeviceLink.from_config(branch.cfg, device, clock=branch.clock,
+                                    meta=_meta(branch.cfg, device))
         dl.start()
         branch.links[device] = dl
         branch.closers.append(dl.stop)
@@ -107,9 +105,11 @@ def remote_engine(branch: Branch, device: str) -> RemoteEngine:
 
     cfg = branch.cfg
     _require_url(cfg)
-    dl = DeviceLink.from_config(cfg, device, clock=branch.clock)
-    client = CommandClient(dl.port, dl.uplink, dl.topics, clock=branch.clock)
-    engine_events = f"{dl.topics.of(cfg.mqtt.device or 'engine')}/evt/#"
+    dl = DeviceLink.from_config(cfg, device, clock=branch.clock, meta=_meta(cfg, device))
+    # requests expire at the broker when the engine would refuse them as too old
+    client = CommandClient(dl.port, dl.uplink, dl.topics, clock=branch.clock,
+                           expiry_s=math.ceil(cfg.mqtt.command_max_age_s))
+    engine_events = f"{dl.topics.of(device_id(cfg, 'engine'))}/evt/#"
 
     def on_event(msg: Any) -> None:
         try:

@@ -176,6 +176,9 @@ class StubIssuer:
     def printer_state(self) -> str:
         return self.state
 
+    def refresh(self) -> str:
+        return self.state
+
     def beep(self) -> None:
         self.beeps += 1
 

@@ -17,10 +17,11 @@ from tessera.bench.branch import role_config
 from tessera.clock import VirtualClock
 from tessera.config import load_config
 from tessera.demo.setup import demo_config, opening_time
+from tessera.roles.branch import Branch
 from tessera.sim.board import BoardEmulator
 from tessera.sim.printer import PrinterEmulator
 from tessera.sim.scenario import press_pin
-from tessera.wiring import Branch, build_branch
+from tessera.wiring import build_branch
 
 pytestmark = pytest.mark.mqtt
 

@@ -25,7 +25,10 @@ def _tree(dest: Path, copy: str | None = None) -> Path:
     pkg = dest / "tessera"
     pkg.mkdir(parents=True)
     for f in (ROOT / "firmware").iterdir():
-        (pkg / f.name).symlink_to(f)
+        if f.name == copy:
+            shutil.copytree(f, pkg / f.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (pkg / f.name).symlink_to(f)
     for name, folder in FOLDERS.items():
         if name == copy:
             shutil.copytree(ROOT / folder, pkg / name,
@@ -53,6 +56,7 @@ def test_contracts_are_kept(tmp_path: Path) -> None:
     ("cext", "from tessera.drivers import errors", "cext imports nothing from tessera"),
     ("drivers", "from tessera import dispatch", "drivers never import the firmware"),
     ("sim", "from tessera.drivers import escpos", "never imports the drivers' encoders"),
+    ("roles", "from tessera import wiring", "the roles never import the wiring"),
 ])
 def test_a_violation_breaks_its_contract(tmp_path: Path, package: str, line: str,
                                          contract: str) -> None:

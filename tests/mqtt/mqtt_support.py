@@ -160,16 +160,18 @@ names = { en = "Loans" }
 id = "c1"
 number = 1
 services = [{ service = "cash" }, { service = "loans" }]
-device = "panel-1"
+device = "pi-1"
+panel = { next = 5, done = 6 }
 
 [[counters]]
 id = "c2"
 number = 2
 services = [{ service = "cash" }]
-device = "panel-2"
+device = "pi-2"
+panel = { next = 5, done = 6 }
 
 [kiosk]
-device = "kiosk-1"
+device = "pi-k"
 buttons = [{ pin = 17, service = "cash" }, { pin = 27, service = "loans" }]
 
 [mqtt]
@@ -227,24 +229,23 @@ def make_server_cert(d: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
     return crt, key
 
 
-def branch_broker_config(tmp_path: Path, extra_mqtt: str = "", hq: str = "") -> Any:
-    """The test branch with a generated broker config (random ports, store under tmp_path)."""
+def branch_broker_config(base: Path, extra_mqtt: str = "", hq: str = "") -> Any:
+    """The test branch with a generated broker config (random ports, store under ``base``,
+    which must be reachable by the broker's user: see ``broker_dir``)."""
     from tessera.config import parse_config
     from tessera.mqtt.local_broker import free_port
 
     text = BRANCH_TOML.replace(
         '[mqtt]\nurl = "mqtt://127.0.0.1:1883"',
         f'[mqtt]\nurl = "mqtt://127.0.0.1:{free_port()}"\nlocal_port = {free_port()}\n'
-        f'listener_port = {free_port()}\npersistence_dir = "{tmp_path}/store"\n{extra_mqtt}')
-    return parse_config(text + hq, base_dir=tmp_path)
+        f'listener_port = {free_port()}\npersistence_dir = "{base}/store"\n{extra_mqtt}')
+    return parse_config(text + hq, base_dir=base)
 
 
 def start_generated(mosquitto: Any, cfg: Any, out: Path) -> Any:
+    """mosquitto started with exactly the files ``tessera broker config`` wrote, as
+    Debian starts it (as root it drops to the ``mosquitto`` user by itself)."""
     from tessera.mqtt.broker import write_broker_files
 
     files = write_broker_files(cfg, out)
-    conf = files["mosquitto.conf"].read_text()
-    if os.geteuid() == 0:
-        conf += "user root\n"
-    (Path(cfg.mqtt.persistence_dir)).mkdir(parents=True, exist_ok=True)
-    return mosquitto(conf=conf, port=cfg.mqtt.local_port)
+    return mosquitto(conf_file=files["mosquitto.conf"], port=cfg.mqtt.local_port)

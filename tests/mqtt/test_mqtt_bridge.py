@@ -25,12 +25,12 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def test_events_generated_while_hq_is_down_all_reach_hq(
-        mosquitto: Any, collector: Any, tmp_path: Path) -> None:
+        mosquitto: Any, collector: Any, tmp_path: Path, broker_base: Path) -> None:
     hq = mosquitto(persistence=True)
-    cfg = branch_broker_config(tmp_path, hq=(
+    cfg = branch_broker_config(broker_base, hq=(
         f'\n[mqtt.hq]\nurl = "mqtt://127.0.0.1:{hq.port}"\nrestart_min_s = 1\n'
         'restart_max_s = 2\nkeepalive_s = 5\n'))
-    conf = (tmp_path / "broker")
+    conf = broker_base / "broker"
     branch = start_generated(mosquitto, cfg, conf)
     text = (conf / "mosquitto.conf").read_text()
     assert f"topic tessera/v1/{TENANT}/{BRANCH}/# out 1" in text
