@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -43,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
         # only this role's device checks: a display Pi needs no ticket font
         cfg = load_config(args.config, roles=(args.role,))
     except ConfigError as e:
-        print(f"tessera run: {e}")
+        print(f"tessera run: {e}", file=sys.stderr)
         return 2
     if args.role == "counter" and not args.sim and args.device is None:
         devices = sorted({c.device for c in cfg.counters if c.panel is not None})
         if len(devices) > 1:
             print(f"tessera run counter: this config wires counter panels to the devices "
                   f"{', '.join(devices)}; say which Pi this is with --device NAME (or "
-                  "TESSERA_DEVICE=NAME in /etc/tessera/tessera.env)")
+                  "TESSERA_DEVICE=NAME in /etc/tessera/tessera.env)", file=sys.stderr)
             return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
             branch = build_branch(cfg, SystemClock(), roles=(args.role,), sim=args.sim,
                                   device=args.device)
         except ConfigError as e:
-            print(f"tessera run: {e}")
+            print(f"tessera run: {e}", file=sys.stderr)
             return 2
         except DeviceError as e:  # GPIO library, hardware or simulator missing: say which
-            print(f"tessera run: {e}")
+            print(f"tessera run: {e}", file=sys.stderr)
             return 1
         stack.callback(branch.close)
         print(f"tessera run {args.role}: ready", flush=True)

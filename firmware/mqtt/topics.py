@@ -20,8 +20,8 @@ from tessera.errors import TesseraError
 
 PREFIX = "tessera/v1"
 ENGINE_DEVICE = "engine"
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-EVENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")  # \Z: no trailing newline
+EVENT_TYPE_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")
 KINDS = ("status", "meta", "state", "evt", "cmd", "res")
 
 

@@ -22,7 +22,7 @@ def test_topics_of_a_device() -> None:
     assert t.response("kiosk-1") == "tessera/v1/acme/b1/engine/res/kiosk-1"
 
 
-@pytest.mark.parametrize("bad", ["Acme", "a_b", "-a", "a-", "", "a/b", "a+", "#", "é"])
+@pytest.mark.parametrize("bad", ["Acme", "a_b", "-a", "a-", "", "a/b", "a+", "#", "é", "acme\n"])
 def test_bad_names_are_refused(bad: str) -> None:
     with pytest.raises(TopicError, match="a-z"):
         Topics(bad, "b1", "kiosk")

@@ -100,7 +100,7 @@ def test_without_a_simulator_every_command_says_so_and_exits(
         r = tessera("run", "all", "--config", str(config), env={**sim_env, **extra},
                     timeout_s=30)
         assert r.returncode == 1, (config, r.stdout, r.stderr)
-        assert "tessera run: " + message in r.stdout, r.stdout
+        assert "tessera run: " + message in r.stderr, r.stdout + r.stderr
         assert "Traceback" not in r.stdout + r.stderr
 
 
