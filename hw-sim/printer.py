@@ -94,7 +94,7 @@ class PrinterEmulator:
             self._thread.join(timeout=5)
             self._thread = None
         self._close_pty()
-        if self.link_path is not None:
+        if self.link_path is not None and self.link_path.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 self.link_path.unlink()
 
@@ -130,6 +130,10 @@ class PrinterEmulator:
     # ------------------------------------------------------------- pty
 
     def _open_pty(self) -> None:
+        link = self.link_path
+        if link is not None and link.exists() and not link.is_symlink():
+            raise FileExistsError(f"{link} exists and is not a symlink; it is left alone "
+                                  "(choose another link path)")
         master, slave = os.openpty()
         tty.setraw(master)
         tty.setraw(slave)  # raw at once: no echo, no CR/LF mangling of binary data

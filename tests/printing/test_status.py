@@ -165,3 +165,17 @@ def test_emulator_counts_beeps() -> None:
     dec.feed(bytes([0x1B, 0x42, 3, 1]) + bytes([0x1B, 0x70, 0, 50, 100]) + b"\x1b@")
     assert dec.beeps == 4
     assert dec.stats["unknown"] == []
+
+
+def test_the_emulator_never_replaces_a_file_that_is_not_its_symlink(tmp_path: Path) -> None:
+    from tessera.sim.printer import PrinterEmulator
+
+    precious = tmp_path / "printer"
+    precious.write_text("keep me\n")
+    with pytest.raises(FileExistsError, match="not a symlink"):
+        PrinterEmulator(out_dir=tmp_path / "t", link_path=precious).start()
+    assert precious.read_text() == "keep me\n"
+    link = tmp_path / "link"
+    with PrinterEmulator(out_dir=tmp_path / "t", link_path=link) as emu:
+        assert link.is_symlink() and emu.path == str(link)
+    assert not link.exists()
