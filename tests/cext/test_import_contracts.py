@@ -57,6 +57,9 @@ def test_contracts_are_kept(tmp_path: Path) -> None:
     ("drivers", "from tessera import dispatch", "drivers never import the firmware"),
     ("sim", "from tessera.drivers import escpos", "never imports the drivers' encoders"),
     ("roles", "from tessera import wiring", "the roles never import the wiring"),
+    ("drivers", "from tessera import demo", "drivers never import the firmware"),
+    ("drivers", "from tessera import _version", "drivers never import the firmware"),
+    ("sim", "from tessera.printing import encoder", "never imports the drivers' encoders"),
 ])
 def test_a_violation_breaks_its_contract(tmp_path: Path, package: str, line: str,
                                          contract: str) -> None:
@@ -65,3 +68,18 @@ def test_a_violation_breaks_its_contract(tmp_path: Path, package: str, line: str
     r = _lint(tree)
     assert r.returncode != 0
     assert f"{contract}" in r.stdout and "BROKEN" in r.stdout, r.stdout
+
+
+def test_drivers_contract_covers_every_firmware_module() -> None:
+    """The forbidden list is derived: a new top-level module of firmware/ must be on it."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["importlinter"]["contracts"]
+    listed = set(next(c for c in contracts if c["name"] == "drivers never import the firmware")
+                 ["forbidden_modules"])
+    modules = {f"tessera.{p.stem}" for p in (ROOT / "firmware").iterdir()
+               if (p.suffix == ".py" and p.stem != "__init__")
+               or (p.is_dir() and (p / "__init__.py").exists())}
+    assert modules == listed, {"missing": sorted(modules - listed),
+                               "stale": sorted(listed - modules)}
