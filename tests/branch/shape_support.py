@@ -43,6 +43,15 @@ def until(cond: Callable[[], Any], timeout_s: float = 20.0, step_s: float = 0.05
     return cond()
 
 
+def press_mock(branch: Any, device: str, pin: int) -> bool:
+    """Press a MockFactory pin of an in-process branch (``--sim``) and wait for the role."""
+    from tessera.sim.scenario import press_pin
+
+    n = branch.router.handled + 1
+    press_pin(branch.factories[device].pin(pin), settle_s=0.002)
+    return bool(branch.router.wait_for(n, 15))
+
+
 def ticket_number(ticket: dict[str, Any]) -> str:
     """The ticket number read from a decoded ticket's text (``A001``)."""
     import re
@@ -297,4 +306,5 @@ class SimBranch:
                 pass
 
 
-__all__ = ["Monitor", "SimBranch", "bank_toml", "free_port", "ticket_number", "until"]
+__all__ = ["Monitor", "SimBranch", "bank_toml", "free_port", "press_mock", "ticket_number",
+           "until"]

@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from shape_support import press_mock, until
 from tessera.bench.branch import role_config
 from tessera.clock import VirtualClock
 from tessera.config import load_config
@@ -20,23 +20,9 @@ from tessera.demo.setup import demo_config, opening_time
 from tessera.roles.branch import Branch
 from tessera.sim.board import BoardEmulator
 from tessera.sim.printer import PrinterEmulator
-from tessera.sim.scenario import press_pin
 from tessera.wiring import build_branch
 
 pytestmark = pytest.mark.mqtt
-
-
-def _until(cond: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not cond():
-        time.sleep(0.02)
-    return cond()
-
-
-def _press(branch: Branch, device: str, pin: int) -> bool:
-    n = branch.router.handled + 1
-    press_pin(branch.factories[device].pin(pin), settle_s=0.002)
-    return branch.router.wait_for(n, 15)
 
 
 @pytest.mark.timeout(120)
@@ -56,7 +42,7 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
             engine, _display, counter, kiosk = parts
             assert kiosk.kiosk is not None and not counter.counters.keys() - {"c1", "c2"}
 
-            assert _press(kiosk, "main", 17)  # cash, through the remote engine
+            assert press_mock(kiosk, "main", 17)  # cash, through the remote engine
             assert kiosk.kiosk.last is not None and kiosk.kiosk.last.ok, kiosk.kiosk.last
             number = kiosk.kiosk.last.number
             assert printer.wait_tickets(1, 10)
@@ -64,12 +50,12 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
 
             panel = cfg.counter("c1").panel
             assert panel is not None
-            assert _press(counter, "main", panel.next)
+            assert press_mock(counter, "main", panel.next)
             assert counter.counters["c1"].current == number
             hall = cfg.board.hall_address
-            assert _until(lambda: number in board.text(hall)), board.text(hall)
+            assert until(lambda: number in board.text(hall)), board.text(hall)
 
-            assert _press(counter, "main", panel.done)
+            assert press_mock(counter, "main", panel.done)
             snap = engine.engine.snapshot()
             assert snap is not None
 
@@ -84,7 +70,7 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
                                    broker=f"mqtt://{broker.host}:{broker.port}")
                 parts.append(build_branch(cfg2, clock, roles=("display",), sim=True))
                 assert parts[-1].display.rebuilt
-                assert _until(lambda: number in blank.text(hall)), blank.text(hall)
+                assert until(lambda: number in blank.text(hall)), blank.text(hall)
                 parts.pop().close()
         finally:
             for part in reversed(parts):
@@ -137,4 +123,4 @@ def test_a_real_counter_pi_must_say_which_device_it_is(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "tessera", "run", "counter", "--config",
                           str(config)], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
-    assert "--device" in out.stdout and "main, pi-2" in out.stdout, out.stdout
+    assert "--device" in out.stderr and "main, pi-2" in out.stderr, out.stdout + out.stderr
