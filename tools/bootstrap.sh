@@ -35,8 +35,9 @@ setup_apt() {
 
 setup_venv() {
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+    # pinned (tools/constraints.txt): a fresh install never resolves whatever is newest
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/tools/constraints.txt" --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/tools/constraints.txt" -e "$ROOT[dev]"
     # fail loudly if the compiled ring buffer is missing (never test only the twin)
     "$VENV/bin/python" -c "import tessera.cext._ring"
     # bytecode for our own sources, as a wheel install has it (an editable install
