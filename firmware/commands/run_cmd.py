@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ROLES = ("all", "kiosk", "counter", "display", "engine")  # as tessera.wiring.ROLES
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def register(sub: Any) -> None:
@@ -26,15 +27,30 @@ def register(sub: Any) -> None:
                    help="simulated hardware: mock GPIO pins, printer and board emulators "
                         "on ptys (output under <storage.dir>/sim)")
     p.add_argument("--device", default=os.environ.get("TESSERA_DEVICE") or None,
-                   help="counter: run only the panels wired to this device (Pi); default "
-                        "$TESSERA_DEVICE. Required on real hardware when the config wires "
-                        "counter panels to more than one device")
+                   help="this Pi's name in the config (counters[].device, kiosk.device, "
+                        "board.device); its role runs as MQTT device <role>-<NAME>. counter: "
+                        "only the panels wired to this Pi. Default $TESSERA_DEVICE; required "
+                        "on real hardware when counter panels are wired to several Pis")
+    p.add_argument("--log-level", default=os.environ.get("TESSERA_LOG_LEVEL") or "info",
+                   choices=LOG_LEVELS, help="log lines on stderr (journald under systemd) "
+                   "from this level up; default $TESSERA_LOG_LEVEL or info")
     p.add_argument("--tick-s", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
+def setup_logging(level: str) -> None:
+    """One format for every role, before any library can choose one: python-escpos calls
+    ``logging.basicConfig`` at import, which would otherwise decide the kiosk's. No
+    timestamp: journald stamps each line."""
+    import logging
+
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
     from tessera.clock import SystemClock
     from tessera.config import load_config
     from tessera.errors import ConfigError, DeviceError

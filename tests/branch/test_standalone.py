@@ -124,3 +124,23 @@ def test_a_real_counter_pi_must_say_which_device_it_is(tmp_path: Path) -> None:
                           str(config)], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "--device" in out.stderr and "main, pi-2" in out.stderr, out.stdout + out.stderr
+
+
+def test_tessera_run_logs_info_lines_in_one_format(tmp_path: Path) -> None:
+    """Every role logs to stderr from --log-level up in Tessera's format (python-escpos'
+    import-time basicConfig does not decide it); warning hides the INFO lines."""
+    config = role_config(tmp_path, "")
+    for level, want in (("info", True), ("warning", False)):
+        ready = tmp_path / f"ready-{level}"
+        proc = subprocess.Popen([sys.executable, "-m", "tessera", "run", "all", "--config",
+                                 str(config), "--sim", "--log-level", level, "--ready-file",
+                                 str(ready)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert until(lambda r=ready, p=proc: r.exists() or p.poll() is not None, 60)
+        finally:
+            proc.terminate()
+            _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        opened = "INFO tessera.drivers.escpos: printer link open" in err
+        assert opened is want, err
