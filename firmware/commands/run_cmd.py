@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from tessera.clock import SystemClock
     from tessera.config import load_config
     from tessera.errors import ConfigError, DeviceError
+    from tessera.service import Notifier, Watchdog
     from tessera.wiring import build_branch
 
     try:
@@ -88,11 +89,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"tessera run: {e}", file=sys.stderr)
             return 1
         stack.callback(branch.close)
+        notifier = Notifier.from_env()
         print(f"tessera run {args.role}: ready", flush=True)
         if args.ready_file is not None:
             args.ready_file.write_text("ready\n")
+        notifier.ready(f"{args.role}: serving")
+        watchdog = Watchdog(notifier)  # unhealthy: no WATCHDOG=1, systemd restarts the role
         while not stop.wait(args.tick_s):
             branch.tick()
+            watchdog.tick(branch)
+        notifier.stopping()
         print(f"tessera run {args.role}: stopping", flush=True)
     print(f"tessera run {args.role}: stopped", flush=True)
     return 0

@@ -1,0 +1,123 @@
+"""`tessera run` as a systemd service: the unit verifies and is hardened, READY=1 comes once
+the role serves, WATCHDOG=1 only while the health check passes (a real notify socket)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from shape_support import until
+from tessera.bench.branch import role_config
+from tessera.clock import SystemClock
+from tessera.config import load_config
+from tessera.service import Notifier, Watchdog
+from tessera.wiring import build_branch, simulated_hardware
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "systemd" / "tessera@.service"
+
+
+class NotifySocket:
+    """What systemd listens on: an AF_UNIX datagram socket, messages recorded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.05)
+        self.messages: list[str] = []
+
+    def pump(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _installed_unit(tmp_path: Path) -> Path:
+    """The unit as an installer puts it, with ExecStart at this checkout's venv."""
+    exe = Path(sys.executable).with_name("tessera")
+    unit = tmp_path / "tessera@.service"
+    unit.write_text(UNIT.read_text().replace("/opt/tessera/.venv/bin/tessera", str(exe)))
+    return unit
+
+
+def test_unit_verifies_and_exposure_is_at_most_2(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze missing: tools/bootstrap.sh installs systemd"
+    unit = _installed_unit(tmp_path)
+    v = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                       timeout=60)
+    assert v.returncode == 0 and not (v.stdout + v.stderr).strip(), v.stdout + v.stderr
+    s = subprocess.run([analyze, "security", "--offline=yes", str(unit)], capture_output=True,
+                       text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", s.stdout + s.stderr)
+    assert m, s.stdout + s.stderr
+    assert float(m.group(1)) <= 2.0, s.stdout[-3000:]
+    text = UNIT.read_text()
+    assert "Type=notify" in text and "WatchdogSec=" in text
+
+
+@pytest.mark.timeout(120)
+def test_ready_after_serving_then_watchdog_pings(tmp_path: Path) -> None:
+    notify = NotifySocket(tmp_path / "notify")
+    config = role_config(tmp_path, "")
+    ready = tmp_path / "ready"
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tessera", "run", "all", "--config",
+                             str(config), "--sim", "--tick-s", "0.05", "--ready-file",
+                             str(ready)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        first = until(lambda: notify.pump(), 60)
+        assert first and first[0].startswith("READY=1"), first
+        assert ready.exists()  # READY only once the branch was built and serves
+        assert until(lambda: notify.pump().count("WATCHDOG=1") >= 3, 10), notify.messages
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+        notify.pump()
+        notify.close()
+    assert proc.returncode == 0, out
+    assert "STOPPING=1" in notify.messages
+
+
+def test_watchdog_is_withheld_while_a_part_is_dead(tmp_path: Path,
+                                                   bank_config_path: Path) -> None:
+    notify = NotifySocket(tmp_path / "notify")
+    watchdog = Watchdog(Notifier(str(notify.path), watchdog_s=0.01))
+    cfg = load_config(bank_config_path)
+    with simulated_hardware(cfg, tmp_path / "sim") as sim_cfg:
+        branch = build_branch(sim_cfg, SystemClock(), roles=("all",), sim=True)
+        try:
+            assert watchdog.tick(branch)
+            assert "WATCHDOG=1" in notify.pump()
+            branch.inputs[0].stop()  # the button dispatcher's thread ends
+            time.sleep(0.05)
+            notify.messages.clear()
+            assert not watchdog.tick(branch)
+            msgs = notify.pump()
+            assert "WATCHDOG=1" not in msgs
+            assert any("button dispatcher 0 stopped" in m for m in msgs), msgs
+        finally:
+            branch.close()
+            notify.close()
+
+
+def test_no_notify_socket_means_no_calls() -> None:
+    n = Notifier.from_env({})
+    assert not n.ready() and not n.watchdog()
+    assert Notifier.from_env({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "30000000",
+                              "WATCHDOG_PID": "1"}).watchdog_s is None  # another process's
