@@ -10,7 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "bank.toml"
+
+def _packaged_example(name: str) -> Path:
+    """An example config shipped as package data (``tessera.examples``: examples/ in a
+    checkout, site-packages/tessera/examples in a wheel install)."""
+    from importlib.resources import files
+
+    try:
+        return Path(str(files("tessera.examples") / name))
+    except (ModuleNotFoundError, TypeError):  # not installed: run from the checkout
+        return Path(__file__).resolve().parents[2] / "examples" / name
+
+
+DEFAULT_CONFIG = _packaged_example("bank.toml")
 MAX_MINUTES = 7 * 24 * 60  # a week of simulated time
 MAX_SPEED = 1e6
 
