@@ -109,6 +109,9 @@ for g in gpio dialout audio; do
 done
 
 # 4. a venv under /opt/tessera (PEP 668: never the system Python), pinned
+# a kiosk prints (Pillow, python-escpos, segno); every other role needs only the base
+EXTRAS=""
+[[ " $ROLES " =~ " all " || " $ROLES " =~ " kiosk " ]] && EXTRAS="[kiosk]"
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' firmware/_version.py)
 step "venv $VENV (tessera $VERSION)"
 have=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("tessera"))' \
@@ -119,7 +122,7 @@ else
     act "python3 -m venv + pip install (tools/constraints.txt)" bash -c "
         set -e; mkdir -p '$OPT'; [ -x '$VENV/bin/python' ] || python3 -m venv '$VENV'
         '$VENV/bin/pip' install -q -c '$SRC/tools/constraints.txt' --upgrade pip
-        '$VENV/bin/pip' install -q -c '$SRC/tools/constraints.txt' '$SRC'
+        '$VENV/bin/pip' install -q -c '$SRC/tools/constraints.txt' '$SRC$EXTRAS'
         git -C '$SRC' rev-parse HEAD > '$OPT/installed-from' 2>/dev/null || echo '$SRC' > '$OPT/installed-from'"
 fi
 

@@ -69,9 +69,9 @@ class DisplayRole:
             try:
                 self.rebuild(self._snapshot(), push=False)
                 self.rebuilt = True
-            except Exception:  # engine not reachable yet: the caller rebuilds later
-                log.exception("display: no engine snapshot at start; call rebuild() when "
-                              "the engine is reachable")
+            except Exception as e:  # engine not reachable yet: the caller rebuilds later
+                log.warning("display: no engine snapshot at start (%s); the boards are "
+                            "rebuilt as soon as the engine answers", e)
         self._push_all()
         if self.announcer is not None:
             self.announcer.start()
