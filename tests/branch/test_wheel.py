@@ -26,7 +26,7 @@ def test_a_wheel_install_runs_the_packaged_examples(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", str(venv))
     _run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c",
-         str(ROOT / "tools" / "constraints.txt"), str(wheel))
+         str(ROOT / "tools" / "constraints.txt"), f"{wheel}[all]")
     tessera = str(venv / "bin" / "tessera")
     where = _run(str(venv / "bin" / "python"), "-c",
                  "import tessera, pathlib; print(pathlib.Path(tessera.__file__).parent)",
