@@ -121,3 +121,25 @@ def test_no_notify_socket_means_no_calls() -> None:
     assert not n.ready() and not n.watchdog()
     assert Notifier.from_env({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "30000000",
                               "WATCHDOG_PID": "1"}).watchdog_s is None  # another process's
+
+
+def test_nothing_configures_logging_at_import() -> None:
+    """Importing every module of the package leaves the root logger untouched; python-escpos
+    calls basicConfig when its printer module loads, so `tessera run` sets the format first
+    and keeps it (one handler, Tessera's format)."""
+    code = ("import importlib, logging, pkgutil, tessera\n"
+            "names = [m.name for m in pkgutil.walk_packages(tessera.__path__, 'tessera.')\n"
+            "         if not m.name.endswith(('__main__', '_crashloop'))]\n"
+            "for n in names: importlib.import_module(n)\n"
+            "root = logging.getLogger()\n"
+            "print(len(names), len(root.handlers))\n"
+            "from tessera.commands.run_cmd import setup_logging\n"
+            "setup_logging('info')\n"
+            "import escpos.printer\n"
+            "print(len(root.handlers), root.handlers[0].formatter._fmt)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()
+    n, handlers = (int(x) for x in first.split())
+    assert n > 50 and handlers == 0, r.stdout
+    assert second == "1 %(levelname)s %(name)s: %(message)s", r.stdout
