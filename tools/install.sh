@@ -6,6 +6,8 @@
 #                                            no broker restart, units enabled offline
 #   sudo tools/install.sh --uninstall [--purge]   units and venv gone; config and state
 #                                            kept unless --purge
+#   sudo tools/install.sh --sim ...          rehearse without hardware: the same units run
+#                                            against tessera-sim.service (sim hardware)
 #
 # Idempotent: every step checks first and says "ok" when there is nothing to do, so a
 # second run changes nothing. --dry-run prints every step and changes nothing.
@@ -13,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-ROOT="" ROLES="all" DEVICE="" DRY=0 UNINSTALL=0 PURGE=0
+ROOT="" ROLES="all" DEVICE="" DRY=0 UNINSTALL=0 PURGE=0 SIM=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT=${2%/}; shift 2 ;;
@@ -22,7 +24,8 @@ while [ $# -gt 0 ]; do
         --dry-run) DRY=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         --purge) PURGE=1; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --sim) SIM=1; shift ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -53,7 +56,10 @@ if [ $UNINSTALL -eq 1 ]; then
     if ls "$UNITDIR"/tessera@.service >/dev/null 2>&1; then
         act "disable and remove tessera@ units" bash -c "
             systemctl ${ROOT:+--root=$ROOT} disable 'tessera@*' >/dev/null 2>&1 || true
-            rm -f '$UNITDIR/tessera@.service'; find '$UNITDIR' -name 'tessera@*' -delete"
+            systemctl ${ROOT:+--root=$ROOT} disable tessera-sim.service >/dev/null 2>&1 || true
+            rm -rf '$UNITDIR/tessera@.service' '$UNITDIR/tessera@.service.d' \
+                '$UNITDIR/tessera-sim.service'
+            find '$UNITDIR' -name 'tessera@*' -delete"
     else ok; fi
     step "venv $OPT"
     if [ -d "$OPT" ]; then act "remove $OPT" rm -rf "$OPT"; else ok; fi
@@ -172,6 +178,23 @@ step "$UNITDIR/tessera@.service"
 if cmp -s systemd/tessera@.service "$UNITDIR/tessera@.service"; then ok; else
     act "install the unit" bash -c "install -d '$UNITDIR' && \
         install -m 0644 systemd/tessera@.service '$UNITDIR/tessera@.service'"
+fi
+if [ $SIM -eq 1 ]; then
+    step "$UNITDIR/tessera-sim.service (+ drop-in)"
+    if cmp -s systemd/tessera-sim.service "$UNITDIR/tessera-sim.service" && \
+            cmp -s systemd/tessera@.service.d/50-sim.conf "$UNITDIR/tessera@.service.d/50-sim.conf"
+    then ok; else
+        act "install tessera-sim.service and tessera@.service.d/50-sim.conf" bash -c "
+            install -d '$UNITDIR/tessera@.service.d'
+            install -m 0644 systemd/tessera-sim.service '$UNITDIR/tessera-sim.service'
+            install -m 0644 systemd/tessera@.service.d/50-sim.conf \
+                '$UNITDIR/tessera@.service.d/50-sim.conf'"
+    fi
+    step "tessera-sim enabled"
+    if [ -L "$UNITDIR/multi-user.target.wants/tessera-sim.service" ]; then ok; else
+        act "systemctl enable tessera-sim" systemctl ${ROOT:+--root="$ROOT"} enable \
+            tessera-sim.service --quiet
+    fi
 fi
 for r in $ROLES; do
     step "tessera@$r enabled"

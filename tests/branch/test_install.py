@@ -53,8 +53,8 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int, int, bytes]]:
 def test_dry_run_lists_every_step_and_changes_nothing(tmp_path: Path) -> None:
     root = _root(tmp_path)
     before = _snapshot(root)
-    out = _install(root, "--dry-run")
-    for step in STEPS:
+    out = _install(root, "--dry-run", "--sim")
+    for step in (*STEPS, "tessera-sim.service (+ drop-in)", "tessera-sim enabled"):
         assert step in out, (step, out)
     assert "would:" in out and "done:" not in out
     assert _snapshot(root) == before
