@@ -183,18 +183,27 @@ def role_config(tmp: Path, broker_url: str) -> Path:
 
 
 def _start(role: str, config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], float]:
-    """Start ``tessera run ROLE --config C --sim``; (process, spawn → ready ms)."""
+    """Start ``tessera run ROLE --config C --sim`` as systemd would (``Type=notify``);
+    (process, spawn → ``READY=1`` ms)."""
+    import socket
+
     cmd = [sys.executable, "-m", "tessera", "run", role, "--config", str(config), "--sim",
            *ROLE_ARGS.get(role, ())]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    ready_ms = (time.perf_counter() - t0) * 1000
-    if "ready" not in line:
+    with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(f"{tmp}/notify")
+        notify.settimeout(60)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                text=True, env={**env, "NOTIFY_SOCKET": f"{tmp}/notify"})
+        try:
+            msg = notify.recv(4096).decode()
+        except TimeoutError:
+            msg = ""
+        ready_ms = (time.perf_counter() - t0) * 1000
+    if not msg.startswith("READY=1"):
         _stop(proc)
-        raise RuntimeError(f"tessera run {role} did not become ready: {line!r}")
+        raise RuntimeError(f"tessera run {role} did not become ready: {msg!r}")
     return proc, ready_ms
 
 
@@ -254,6 +263,51 @@ def _floors(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
     for role in ROLES:
         _sample(ready, rss, role, quick, _floor, role)
     return ready, rss
+
+
+def install_sizes() -> dict[str, float]:
+    """MiB on disk of what each role's install pulls in: the base, ``tessera[kiosk]``,
+    ``tessera[demo]``, ``tessera[all]`` (installed distributions' files, Tessera included)."""
+    from importlib import metadata
+
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # a Pi's install without the dev tools: no figure, not a guess
+        return {}
+
+    def closure(names: list[tuple[str, frozenset[str]]]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(names)
+        while todo:
+            name, extras = todo.pop()
+            try:
+                dist = metadata.distribution(name)
+            except metadata.PackageNotFoundError:
+                continue
+            key = dist.metadata["Name"].lower()
+            for raw in dist.requires or []:
+                req = Requirement(raw)
+                envs = [{"extra": e} for e in extras] or [{"extra": ""}]
+                if req.marker is None or any(req.marker.evaluate(e) for e in envs):
+                    todo.append((req.name, frozenset(req.extras)))
+            seen.add(key)
+        return seen
+
+    def size(dist_name: str) -> int:
+        dist = metadata.distribution(dist_name)
+        total = 0
+        for f in dist.files or []:
+            path = Path(str(dist.locate_file(f)))
+            if path.is_file():
+                total += path.stat().st_size
+        return total
+
+    out: dict[str, float] = {}
+    for label, extras in (("base", frozenset()), ("kiosk", frozenset({"kiosk"})),
+                          ("demo", frozenset({"demo"})), ("all", frozenset({"all"}))):
+        names = closure([("tessera", extras)])
+        out[label] = round(sum(size(n) for n in names) / (1 << 20), 1)
+    return out
 
 
 def _python_start_ms() -> float:
@@ -335,8 +389,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "next_to_board_p99_ms": _pct(board_ms, 0.99),
         "next_to_wav_p50_ms": _pct(wav_ms, 0.5),
         "next_to_wav_p99_ms": _pct(wav_ms, 0.99),
-        "ready_ms": ready,
+        "ready_ms": ready,  # spawn → READY=1 on a notify socket, as under Type=notify
         "rss_mib": rss,
+        "install_size_mib": install_sizes(),
         "ready_floor_ms": ready_floor,
         "rss_floor_mib": rss_floor,
         "baseline_python_start_ms": round(py_ms, 1),
