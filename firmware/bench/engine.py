@@ -77,6 +77,26 @@ def _engine_phase(engine: Engine, seconds: float, lat: list[float] | None) -> fl
     return ops / (clock() - start)
 
 
+def cpu_per_command(directory: Path, *, cycles: int = 300, rounds: int = 7) -> float:
+    """CPU microseconds per command (best of ``rounds``), with ``synchronous=OFF``: the
+    engine's own work (SQL, rows, events) without the disk, for A/B of code changes."""
+    engine = _open_engine(directory)
+    try:
+        engine.conn.execute("PRAGMA synchronous = OFF")
+        best = float("inf")
+        for _ in range(rounds + 1):  # the first round warms caches and statements
+            t0 = time.process_time()
+            for _ in range(cycles):
+                t = engine.issue("cash")
+                engine.confirm_printed(t.id)
+                engine.call_next("c1")
+                engine.done("c1")
+            best = min(best, (time.process_time() - t0) / (cycles * 4) * 1e6)
+        return round(best, 1)
+    finally:
+        engine.close()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds, seconds = (3, 0.4) if args.quick else (7, 1.0)
     base = os.environ.get("TESSERA_BENCH_DIR") or None
@@ -98,6 +118,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     fsync_rates.append(_fsync_phase(d, seconds))
         finally:
             engine.close()
+        cpu_dir = d / "cpu"
+        cpu_dir.mkdir()
+        cpu_us = cpu_per_command(cpu_dir, cycles=100 if args.quick else 300,
+                                 rounds=3 if args.quick else 7)
     fsync = statistics.median(fsync_rates)
     ops_per_s = statistics.median(ops_rates)
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [lat[0]] * 99
@@ -110,6 +134,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_vs_fsync": round(ops_per_s / fsync, 3),
         "round_ratios": [round(o / f, 3) for o, f in zip(ops_rates, fsync_rates, strict=True)],
         "rounds": rounds,
+        "cpu_us_per_command": cpu_us,
         "commands": len(lat),
         "directory": str(Path(base or tempfile.gettempdir()).resolve()),
         "quick": bool(args.quick),

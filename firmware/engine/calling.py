@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from tessera.engine import errors as E
-from tessera.engine.core import TICKET_COLS, EngineCore, _ref
+from tessera.engine.core import EngineCore, _ref
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.engine.policy import Candidate, choose, next_streak
+from tessera.engine.rows import TICKET_COLS, TicketRow
 
 
 class CounterCommands(EngineCore):
@@ -27,17 +28,19 @@ class CounterCommands(EngineCore):
             c = self._counter_ready(counter)
             weights = {cs.service: cs.weight for cs in self._counters[counter].services}
             marks = ",".join("?" * len(weights))
-            rows = {r[0]: tuple(r) for r in self.conn.execute(
+            rows = {t.id: t for t in map(TicketRow._make, self.conn.execute(
                 f"SELECT {TICKET_COLS} FROM tickets "
-                f"WHERE state = 'waiting' AND service IN ({marks})", tuple(weights))}
-            cands = [Candidate(r[0], r[2], r[18], r[13], r[14], r[17]) for r in rows.values()]
-            chosen = choose(cands, now=now, weights=weights, streak=c[3], rules=self.rules)
+                f"WHERE state = 'waiting' AND service IN ({marks})", tuple(weights)))}
+            cands = [Candidate(r.id, r.service, r.rank, r.qorder, r.queued_at, r.slot)
+                     for r in rows.values()]
+            chosen = choose(cands, now=now, weights=weights, streak=c.priority_streak,
+                            rules=self.rules)
             if chosen is None:
                 names = ", ".join(self._name(self._services[s])
                                   for s in weights)
                 raise E.QueueEmpty(f"No one is waiting for {names}.")
-            return self._call(now, counter, c[1], rows[chosen.id],
-                              next_streak(c[3], chosen, self.rules))
+            return self._call(now, counter, c.staff, rows[chosen.id],
+                              next_streak(c.priority_streak, chosen, self.rules))
         return self._run(run)
 
     def call_specific(self, counter: str, number: str) -> Ticket:
@@ -51,7 +54,8 @@ class CounterCommands(EngineCore):
             if not waiting:
                 raise E.BadState(f"Ticket {number} is {rows[0][1].replace('_', '-')}, "
                                  "not waiting.")
-            return self._call(now, counter, c[1], self._ticket_row(waiting[0][0]), c[3])
+            return self._call(now, counter, c.staff, self._ticket_row(waiting[0][0]),
+                              c.priority_streak)
         return self._run(run)
 
     def _tickets_numbered(self, day: str, number: str) -> list[tuple[str, str]]:
@@ -83,47 +87,47 @@ class CounterCommands(EngineCore):
         rows.sort(key=lambda r: r[2], reverse=True)
         return [(r[0], r[1]) for r in rows]
 
-    def _call(self, now: float, counter: str, staff: str, r: tuple[Any, ...],
+    def _call(self, now: float, counter: str, staff: str, r: TicketRow,
               streak: int) -> Ticket:
         row = self._set_state(r, "called", counter=counter, called_at=now, serving_at=None)
         self.conn.execute("UPDATE counters SET current = ?, priority_streak = ? WHERE id = ?",
-                          (r[0], streak, counter))
+                          (r.id, streak, counter))
         self._emit("ticket.called", self._call_data(r, counter, staff, now))
         return self._as_ticket(row)
 
-    def _call_data(self, r: tuple[Any, ...], counter: str, staff: str,
+    def _call_data(self, r: TicketRow, counter: str, staff: str,
                    now: float) -> dict[str, Any]:
         return {**_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "staff": staff,
-                "wait_s": round(max(0.0, now - r[14]), 1)}
+                "wait_s": round(max(0.0, now - r.queued_at), 1)}
 
     def recall(self, counter: str) -> Ticket:
         """Announce the current ticket again."""
         def run(now: float) -> Ticket:
             c, r = self._active(counter)
             row = self.conn.execute(f"UPDATE tickets SET recalls = recalls + 1 WHERE id = ? "
-                                    f"RETURNING {TICKET_COLS}", (r[0],)).fetchone()
-            data = self._call_data(r, counter, c[1], now)
-            data["recalls"] = r[10] + 1
+                                    f"RETURNING {TICKET_COLS}", (r.id,)).fetchone()
+            data = self._call_data(r, counter, c.staff, now)
+            data["recalls"] = r.recalls + 1
             self._emit("ticket.recalled", data)
-            return self._as_ticket(tuple(row))
+            return self._as_ticket(TicketRow._make(row))
         return self._run(run)
 
     def start(self, counter: str) -> Ticket:
         """The called customer arrived: ``called`` → ``serving``."""
         def run(now: float) -> Ticket:
             _, r = self._active(counter)
-            if r[3] != "called":
-                raise E.BadState(f"Ticket {r[1]} is already being served.")
+            if r.state != "called":
+                raise E.BadState(f"Ticket {r.number} is already being served.")
             return self._as_ticket(self._serve(now, counter, r))
         return self._run(run)
 
-    def _serve(self, now: float, counter: str, r: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _serve(self, now: float, counter: str, r: TicketRow) -> TicketRow:
         row = self._set_state(r, "serving", serving_at=now)
         self._emit_serving(r, counter)
         return row
 
-    def _emit_serving(self, r: tuple[Any, ...], counter: str) -> None:
+    def _emit_serving(self, r: TicketRow, counter: str) -> None:
         self._emit("ticket.serving", {**_ref(r), "counter": counter})
 
     def done(self, counter: str) -> Ticket:
@@ -133,17 +137,18 @@ class CounterCommands(EngineCore):
             c, r = self._active(counter)
             # called → serving → done/waiting is one UPDATE: the passage through serving
             # is never visible outside this transaction, only its event is
-            served = {"serving_at": now} if r[3] == "called" else {}
+            served = {"serving_at": now} if r.state == "called" else {}
             if served:
                 self._emit_serving(r, counter)
-            service_s = max(0.0, now - r[15])
+            assert r.called_at is not None  # a counter's current ticket was called
+            service_s = max(0.0, now - r.called_at)
             self.conn.execute(
                 "INSERT INTO service_times(service, id, seconds) SELECT ?, COALESCE(MAX(id), 0) "
-                "+ 1, ? FROM service_times WHERE service = ?", (r[2], service_s, r[2]))
-            if r[2] in self._times:  # else it is read from the table when first needed
-                svc_id = r[2]
+                "+ 1, ? FROM service_times WHERE service = ?", (r.service, service_s, r.service))
+            if r.service in self._times:  # else it is read from the table when first needed
+                svc_id = r.service
                 self._post_commit.append(lambda: self._add_service_time(svc_id, service_s))
-            route = json.loads(r[12]) if r[12] else []
+            route = json.loads(r.route) if r.route else []
             nxt = route[0] if route else None
             if nxt is None:
                 row = self._set_state(r, "done", **served, ended_at=now)
@@ -155,10 +160,10 @@ class CounterCommands(EngineCore):
             self.conn.execute(
                 "UPDATE counters SET current = NULL, last_done = ?, last_done_at = ?, "
                 "last_done_service = ?, last_done_staff = staff WHERE id = ?",
-                (r[0], now, r[2], counter))
+                (r.id, now, r.service, counter))
             self._emit("ticket.done", {
                 **_ref(r), "counter": counter,
-                "counter_number": self._counters[counter].number, "staff": c[1],
+                "counter_number": self._counters[counter].number, "staff": c.staff,
                 "service_s": round(service_s, 1), "next_service": nxt})
             return self._as_ticket(row)
         return self._run(run)
@@ -169,12 +174,12 @@ class CounterCommands(EngineCore):
             _, r = self._active(counter)
             row = self._set_state(r, "no_show", ended_at=now)
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
-            if r[11] is not None:
+            if r.appointment is not None:
                 self.conn.execute("UPDATE bookings SET state = 'no_show' WHERE code = ?",
-                                  (r[11],))
+                                  (r.appointment,))
             self._emit("ticket.no_show", {
                 **_ref(r), "counter": counter,
-                "counter_number": self._counters[counter].number, "appointment": r[11]})
+                "counter_number": self._counters[counter].number, "appointment": r.appointment})
             return self._as_ticket(row)
         return self._run(run)
 
@@ -184,15 +189,15 @@ class CounterCommands(EngineCore):
 
         def run(now: float) -> Ticket:
             _, r = self._active(counter)
-            if r[2] == svc.id:
-                raise E.BadState(f"Ticket {r[1]} is already in "
+            if r.service == svc.id:
+                raise E.BadState(f"Ticket {r.number} is already in "
                                  f"{self._name(svc)}.")
             position = self.cfg.engine.transfer_position
             if position == "front":
                 (qorder,) = self.conn.execute(
                     "SELECT COALESCE(MIN(qorder), 1) - 1 FROM tickets WHERE state = 'waiting' "
                     "AND service = ?", (svc.id,)).fetchone()
-                queued_at = r[14]
+                queued_at = r.queued_at
             else:
                 qorder = self._next_qorder()
                 queued_at = now
@@ -200,7 +205,8 @@ class CounterCommands(EngineCore):
                                   queued_at=queued_at, serving_at=None)
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
             self._emit("ticket.transferred", {
-                "ticket_id": r[0], "number": r[1], "from_service": r[2], "to_service": svc.id,
+                "ticket_id": r.id, "number": r.number, "from_service": r.service,
+                "to_service": svc.id,
                 "counter": counter, "position": position})
             return self._as_ticket(row)
         return self._run(run)

@@ -6,14 +6,14 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from tessera.config import Service
 from tessera.engine import errors as E
 from tessera.engine.appointments import Booking, load_bookings
-from tessera.engine.core import TICKET_COLS, EngineCore, Envelope, _ref, _ts
+from tessera.engine.core import EngineCore, Envelope, _ref, _ts
 from tessera.engine.day import next_opening, open_span
 from tessera.engine.models import Ticket
+from tessera.engine.rows import TICKET_COLS, TicketRow
 from tessera.outbox import uuid7
 
 _NEXT_SEQ = ("SELECT MAX(last_seq, COALESCE((SELECT MAX(seq) FROM tickets WHERE business_day = ? "
@@ -77,9 +77,9 @@ class IssuingCommands(EngineCore):
             "(?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, day, svc.id, svc.id, seq, number, priority, rank, now, now, qorder, booking, slot,
              route_json, ahead, est))
-        # the row as TICKET_COLS would read it back (RETURNING would cost a second pass)
-        row = (tid, number, svc.id, "issued", priority, day, now, ahead, est, None, 0, booking,
-               route_json, qorder, now, None, None, slot, rank)
+        # the row as a SELECT would read it back (RETURNING would cost a second pass)
+        row = TicketRow(tid, number, svc.id, "issued", priority, day, now, ahead, est, None, 0,
+                        booking, route_json, qorder, now, None, None, slot, rank)
         self._emit("ticket.issued", {
             "ticket_id": tid, "number": number, "service": svc.id, "priority": priority,
             "people_ahead": ahead, "est_wait_s": round(est, 1), "business_day": day,
@@ -111,8 +111,8 @@ class IssuingCommands(EngineCore):
         """The ticket came out of the printer: it joins the queue (``waiting``)."""
         def run(now: float) -> Ticket:
             r = self._ticket_row(ticket_id)
-            if r[3] != "issued":
-                raise E.BadState(f"Ticket {r[1]} is {r[3].replace('_', '-')}, not awaiting "
+            if r.state != "issued":
+                raise E.BadState(f"Ticket {r.number} is {r.state.replace('_', '-')}, not awaiting "
                                  "print confirmation.")
             row = self._set_state(r, "waiting")
             self._emit("ticket.printed", _ref(r))
@@ -123,17 +123,17 @@ class IssuingCommands(EngineCore):
         """The print failed: the number is spent and never shown."""
         def run(now: float) -> Ticket:
             r = self._ticket_row(ticket_id)
-            if r[3] != "issued":
-                raise E.BadState(f"Ticket {r[1]} is {r[3].replace('_', '-')}; only a ticket "
+            if r.state != "issued":
+                raise E.BadState(f"Ticket {r.number} is {r.state.replace('_', '-')}; only a ticket "
                                  "awaiting print confirmation can be voided.")
             return self._as_ticket(self._void(r, reason))
         return self._run(run)
 
-    def _void(self, r: tuple[Any, ...], reason: str) -> tuple[Any, ...]:
+    def _void(self, r: TicketRow, reason: str) -> TicketRow:
         row = self._set_state(r, "void", ended_at=self._now)
-        if r[11] is not None:  # a voided check-in can check in again
+        if r.appointment is not None:  # a voided check-in can check in again
             self.conn.execute("UPDATE bookings SET state = 'booked', ticket_id = NULL "
-                              "WHERE code = ?", (r[11],))
+                              "WHERE code = ?", (r.appointment,))
         self._emit("ticket.void", {**_ref(r), "reason": reason})
         return row
 
@@ -147,7 +147,7 @@ class IssuingCommands(EngineCore):
                 f"SELECT {TICKET_COLS} FROM tickets WHERE state = 'issued' AND issued_at <= ? "
                 "ORDER BY qorder", (limit,)).fetchall()
             for r in rows:
-                self._void(tuple(r), f"not confirmed as printed within "
+                self._void(TicketRow._make(r), f"not confirmed as printed within "
                                      f"{self.cfg.engine.unconfirmed_timeout_s:g} s")
             out.extend(self._events)
         self._run(run)
