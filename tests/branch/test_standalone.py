@@ -87,10 +87,11 @@ def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path,
     procs: dict[str, subprocess.Popen[str]] = {}
     try:
         for role in ("engine", "kiosk", "counter", "display"):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tessera", "run", role, "--config", str(config), "--sim",
-                 "--tick-s", "0.05"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            with (tmp_path / f"{role}.log").open("w") as log:  # log lines: stderr
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "tessera", "run", role, "--config", str(config),
+                     "--sim", "--tick-s", "0.05"],
+                    stdout=subprocess.PIPE, stderr=log, text=True)
             procs[role] = proc
             assert proc.stdout is not None
             line = proc.stdout.readline()
@@ -109,7 +110,8 @@ def test_tessera_run_roles_keep_running_and_stop_cleanly(tmp_path: Path,
                 outputs[role] = (proc.wait(5), "killed: did not stop on SIGTERM")
     for role, (rc, out) in outputs.items():
         assert rc == 0, (role, out[-2000:])
-        assert "stopped" in out, (role, out[-2000:])
+        assert "stopped" in out, (role, out[-2000:],
+                                  (tmp_path / f"{role}.log").read_text()[-2000:])
 
 
 def test_a_real_counter_pi_must_say_which_device_it_is(tmp_path: Path) -> None:
