@@ -129,22 +129,22 @@ def sim_state(args: argparse.Namespace) -> int:
     return rc
 
 
-def control_printer(args: argparse.Namespace) -> int:
-    """``tessera sim printer STATE``: the running sim hardware's printer."""
-    rc, reply = _ask("tessera sim printer", {"op": "printer", "state": args.control_state},
+def _control(device: str, args: argparse.Namespace) -> int:
+    rc, reply = _ask(f"tessera sim {device}", {"op": device, "state": args.control_state},
                      args.socket)
     if rc == 0:
-        print(f"printer: {reply['printer']}")
+        print(f"{device}: {reply[device]}")
     return rc
+
+
+def control_printer(args: argparse.Namespace) -> int:
+    """``tessera sim printer STATE``: the running sim hardware's printer."""
+    return _control("printer", args)
 
 
 def control_board(args: argparse.Namespace) -> int:
     """``tessera sim board STATE``: ``silent`` (no sign answers read-backs) or ``ok``."""
-    rc, reply = _ask("tessera sim board", {"op": "board", "state": args.control_state},
-                     args.socket)
-    if rc == 0:
-        print(f"board: {reply['board']}")
-    return rc
+    return _control("board", args)
 
 
 def sim_scenario(args: argparse.Namespace) -> int:
