@@ -13,9 +13,10 @@ test can feed a synthetic timeline through :meth:`Dispatcher.feed` and
   of that window differs from the accepted one (a press shorter than the
   window), the change is accepted when the window ends.
 - **Tap, then hold.** A press fires the button's action on its leading edge. A
-  button with a ``hold_action`` (NEXT → ``pause``) held for ``hold_ms`` fires
-  that action *in addition*: the tap cannot wait to learn whether a hold is
-  coming without adding latency to every press.
+  button with a ``hold_action`` (NEXT → ``pause``, a login panel's DONE →
+  ``logout``) held for ``hold_ms`` fires that action *in addition*: the tap
+  cannot wait to learn whether a hold is coming without adding latency to every
+  press.
 - **Repeat limit.** At most one tap action per ``repeat_ms`` per button
   (a mashed kiosk button issues one ticket); presses inside the window are
   counted in ``stats["suppressed"]``.
@@ -35,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from tessera.cext import EDGE, PRESS, RELEASE
@@ -58,25 +60,58 @@ class EventSource(Protocol):
     def dropped(self) -> int: ...
 
 
+class Act(StrEnum):
+    """What a button does: the one vocabulary of the dispatcher, the router and the roles.
+
+    ``ISSUE`` is a kiosk service button; ``RATE`` a satisfaction button; the rest
+    are counter panel keys. ``PAUSE`` and ``LOGOUT`` are also what holding NEXT and
+    a login panel's DONE do (see :func:`bindings_from_config`, the one place that
+    maps a pin and a press to an action).
+    """
+
+    ISSUE = "issue"
+    NEXT = "next"
+    RECALL = "recall"
+    TRANSFER = "transfer"
+    NO_SHOW = "no_show"
+    DONE = "done"
+    PAUSE = "pause"
+    RATE = "rate"
+    LOGOUT = "logout"
+
+
+PANEL_KEYS = (Act.NEXT, Act.RECALL, Act.TRANSFER, Act.NO_SHOW, Act.DONE, Act.PAUSE)
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """What a pin means: ``Binding(17, "issue", target="cash")``, ``Binding(5, "next", "c1")``."""
+    """What a pin means: ``Binding(17, Act.ISSUE, "cash")``, ``Binding(5, Act.NEXT, "c1")``."""
 
     pin: int
-    action: str  # issue, next, recall, transfer, no_show, done, pause, rate
+    action: Act
     target: str = ""  # service id (kiosk) or counter id (counter panel)
     arg: str | int | None = None  # kiosk priority class, or rating score (1 = lowest)
-    hold_action: str | None = None  # fired additionally when held for hold_ms
+    hold_action: Act | None = None  # fired additionally when held for hold_ms
 
 
 @dataclass(frozen=True, slots=True)
 class ButtonAction:
     """One dispatched action, as handlers receive it."""
 
-    action: str
+    action: Act
     binding: Binding
     t_ns: int  # monotonic ns of the edge (or of the hold deadline)
     held: bool = False  # True when this is the binding's hold action
+
+    @property
+    def name(self) -> str:
+        """For logs and probes: ``kiosk.cash``, ``counter.c1.next``, ``counter.c1.rate.3``."""
+        b = self.binding
+        if self.action is Act.ISSUE:
+            return f"kiosk.{b.target}" + (f".{b.arg}" if b.arg else "")
+        if self.action is Act.RATE:
+            return f"counter.{b.target}.rate.{b.arg}"
+        return f"counter.{b.target}.{self.action.value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,23 +357,25 @@ class Dispatcher:
 def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Binding]:
     """Every button wired to ``device``: kiosk buttons and counter panels.
 
-    Kiosk: ``issue`` (target = service, arg = priority class). Counter panels:
-    ``next`` (hold → ``pause``), ``recall``, ``transfer``, ``no_show``,
-    ``done`` (on a ``login`` panel, hold → ``done`` again with ``held``: log out),
-    ``pause``, and ``rate`` (arg = 1 for the lowest rating button).
+    Kiosk: ``ISSUE`` (target = service, arg = priority class). Counter panels:
+    ``NEXT`` (hold → ``PAUSE``), ``RECALL``, ``TRANSFER``, ``NO_SHOW``, ``DONE``
+    (on a ``login`` panel, hold → ``LOGOUT``), ``PAUSE``, and ``RATE`` (arg = 1
+    for the lowest rating button).
     """
     out: list[Binding] = []
     if cfg.kiosk.device == device:
-        out.extend(Binding(kb.pin, "issue", kb.service, kb.priority) for kb in cfg.kiosk.buttons)
+        out.extend(Binding(kb.pin, Act.ISSUE, kb.service, kb.priority)
+                   for kb in cfg.kiosk.buttons)
     for c in cfg.counters:
         p = c.panel
         if p is None or c.device != device:
             continue
-        out.append(Binding(p.next, "next", c.id, hold_action="pause"))
-        for name in ("recall", "transfer", "no_show", "done", "pause"):
-            pin = getattr(p, name)
-            if pin is not None:
-                hold = "done" if name == "done" and p.login else None  # held DONE: log out
-                out.append(Binding(pin, name, c.id, hold_action=hold))
-        out.extend(Binding(pin, "rate", c.id, j + 1) for j, pin in enumerate(p.ratings))
+        for key in PANEL_KEYS:
+            pin = getattr(p, key.value)
+            if pin is None:
+                continue
+            hold = Act.PAUSE if key is Act.NEXT else \
+                Act.LOGOUT if key is Act.DONE and p.login else None
+            out.append(Binding(pin, key, c.id, hold_action=hold))
+        out.extend(Binding(pin, Act.RATE, c.id, j + 1) for j, pin in enumerate(p.ratings))
     return out

@@ -1,8 +1,8 @@
 """The one place that picks real or simulated hardware and assembles the roles.
 
-    >>> branch = build_branch(cfg, clock, roles=("all",), sim=True)
-    >>> branch.router.handle("kiosk.button.0")
-    >>> branch.close()
+    branch = build_branch(cfg, clock, roles=("all",), sim=True)
+    branch.factories["main"].pin(17).drive_low()   # the kiosk's first button (mock pins)
+    branch.close()
 
 Real vs simulated is decided here only: the pin factory (``gpio.pin_factory``,
 ``GPIOZERO_PIN_FACTORY`` or gpiozero's default; ``mock`` in simulation), the

@@ -144,7 +144,7 @@ def _paced_latency(make: Callable[[], tuple[Send, Receive, Callable[[], int]]], 
 
 def _press_to_handler(ring_cls: Any, n: int) -> list[int]:
     from gpiozero.pins.mock import MockFactory
-    from tessera.dispatch import Binding, ButtonAction, Dispatcher, Timing
+    from tessera.dispatch import Act, Binding, ButtonAction, Dispatcher, Timing
     from tessera.drivers.gpio import ButtonPanel
 
     factory = MockFactory()
@@ -156,7 +156,7 @@ def _press_to_handler(ring_cls: Any, n: int) -> list[int]:
         handled.append(time.monotonic_ns())
         got.set()
 
-    d = Dispatcher(ring, [Binding(17, "issue", "bench")], handler,
+    d = Dispatcher(ring, [Binding(17, Act.ISSUE, "bench")], handler,
                    timing=Timing(debounce_ms=0.05, repeat_ms=0, hold_ms=1e6, stuck_ms=2e6))
     panel = ButtonPanel(ring, [17], pin_factory=factory)
     pin = factory.pin(17)

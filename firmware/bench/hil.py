@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.bench.branch import EXAMPLE, _pct
+from tessera.dispatch import ButtonAction
 
 PIN = 17  # kiosk button "cash" on device main
 SERVICE_BUTTON = "kiosk.cash"
@@ -66,12 +67,12 @@ def probe_handler(router: Any, report: Callable[[int, int, str], None]) -> None:
     The dispatcher calls ``router.on_button``, which looks ``handle`` up at call time."""
     original = router.handle
 
-    def handle(action: str, *, held: bool = False) -> Any:
+    def handle(ba: ButtonAction) -> Any:
         t0 = time.monotonic_ns()
         try:
-            return original(action, held=held)
+            return original(ba)
         finally:
-            report(t0, time.monotonic_ns(), action)
+            report(t0, time.monotonic_ns(), ba.name)
 
     setattr(router, "handle", handle)  # noqa: B010 - an instance attribute over the method
 

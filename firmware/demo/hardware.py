@@ -33,9 +33,9 @@ from typing import Any
 import msgspec
 from tessera.config import BranchConfig, parse_config
 from tessera.demo.setup import demo_config
+from tessera.dispatch import PANEL_KEYS
 from tessera.sim.hardware import Wire, Wiring
 
-PANEL_KEYS = ("next", "recall", "transfer", "no_show", "done", "pause")
 KIOSK_LAMPS = ("ready", "printer_warning", "printer_fault", "closed")
 SIM_DEVICE = "sim-{id}"  # the simulated Pi of a counter the config gives no panel
 # (section, field) holding a path, resolved against the config's folder
@@ -84,10 +84,10 @@ def sim_wiring(cfg: BranchConfig) -> Wiring:
             continue
         where = f"counters[{i}].panel"
         for key in PANEL_KEYS:
-            pin = getattr(p, key)
+            pin = getattr(p, key.value)
             if pin is not None:
-                wires.append(Wire(f"counter-{c.id}.{_dash(key)}", c.device, pin, "button",
-                                  f"{where}.{key}"))
+                wires.append(Wire(f"counter-{c.id}.{_dash(key.value)}", c.device, pin, "button",
+                                  f"{where}.{key.value}"))
         for n, pin in enumerate(p.ratings, start=1):
             wires.append(Wire(f"counter-{c.id}.rate-{n}", c.device, pin, "button",
                               f"{where}.ratings[{n - 1}]"))

@@ -1,16 +1,16 @@
 """A counter's staff panel and satisfaction buttons.
 
-Keys (each a dispatcher action ``counter.<id>.<key>``):
+Keys (each a :class:`tessera.dispatch.Act` the dispatcher hands over for a pin):
 
 - ``next``: call the next ticket (on a paused counter: resume, then call);
-  holding NEXT (or the ``pause`` key) pauses the counter.
+  holding NEXT (``Act.PAUSE``, as the ``pause`` key) pauses the counter.
 - ``recall``: repeat the call; ``no_show``: close the called ticket as a no-show.
 - ``transfer``: select a target service (each press moves to the next one in
   ``panel.transfer_targets``, shown on the counter board); ``done`` then
   transfers instead of closing. ``recall`` cancels a pending selection.
 - ``done``: close the ticket; the rating buttons go live for
   ``engine.feedback_window_s`` (virtual time).
-- ``rate.<n>``: rating ``n`` (1 = lowest), bound by the engine to the ticket
+- ``rate`` ``n``: rating ``n`` (1 = lowest), bound by the engine to the ticket
   this counter completed last; accepted presses blink the rating LED.
 
 Login panels (``panel.login = true``): a teller logs in with their ``[[staff]]``
@@ -19,12 +19,12 @@ code. While logged out the counter is closed in the engine, the board shows
 each), DONE submits and every other key is refused (``logged_out``). A right code
 opens the counter for that staff id; a wrong one shows ``ERR`` (``bad_login``),
 three in a row lock the pad for ``LOGIN_LOCK_S`` (``LOCKED``); a partial code is
-dropped after ``LOGIN_IDLE_S`` without a key. Holding DONE logs out (refused with
-a ticket current: ``ticket_open``). Codes are never logged, only staff ids.
+dropped after ``LOGIN_IDLE_S`` without a key. Holding DONE logs out (``Act.LOGOUT``;
+refused with a ticket current: ``ticket_open``). Codes are never logged, only staff ids.
 
-    >>> role = CounterRole(cfg, cfg.counter("c1"), engine, clock)
-    >>> role.start()                 # opens the counter for its staff id (login: "LOGIN")
-    >>> role.on_key("next")          # -> Ticket A001 called, board shows "A001"
+    role = CounterRole(cfg, cfg.counter("c1"), engine, clock)
+    role.start()                 # opens the counter for its staff id (login: "LOGIN")
+    role.act(Act.NEXT)           # -> Ticket A001 called, board shows "A001"
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from typing import Any
 
 from tessera.clock import Clock
 from tessera.config import STAFF_CODE_DIGITS, BranchConfig, Counter
+from tessera.dispatch import Act
 from tessera.roles.ports import EnginePort, Led, TextBoard
 
 log = logging.getLogger(__name__)
 
 CONFIRM_BLINK_S = 0.9
-KEYS = ("next", "recall", "transfer", "no_show", "done", "pause")
 
 LOGIN_FAILS_TO_LOCK = 3  # wrong codes in a row that lock the code pad
 LOGIN_LOCK_S = 30.0  # clock seconds a locked pad ignores codes
@@ -182,30 +182,31 @@ class CounterRole:
 
     # ------------------------------------------------------------------ keys
 
-    def on_key(self, key: str, *, held: bool = False) -> Any:
-        """Handle one panel key; returns the engine's answer or None when refused."""
+    def act(self, action: Act, score: int | str | None = None) -> Any:
+        """Handle one panel action (``score`` with ``Act.RATE``, 1 = lowest); returns the
+        engine's answer, or None when refused."""
         with self._lock:
-            if key.startswith("rate."):
-                score = int(key.split(".", 1)[1])
+            if action is Act.RATE:
+                if not isinstance(score, int):
+                    raise ValueError(f"a rating needs a score 1..5, not {score!r}")
                 return self._code_digit(score) if self.logged_out else self.on_rating(score)
-            if key not in KEYS:
-                raise ValueError(f"unknown counter key {key!r}; use one of {', '.join(KEYS)}")
+            if action is Act.ISSUE:
+                raise ValueError("a counter has no kiosk buttons (Act.ISSUE)")
             if self.pad is not None:
                 login_press, self._login_press = self._login_press, False
                 self.pad.notify(None, self.clock.monotonic())
                 if self.logged_out:
-                    return self._logged_out_key(key, held)
-                if key == "done" and held:
+                    return self._logged_out_key(action)
+                if action is Act.LOGOUT:
                     # the dispatcher fires a hold after its own tap: the hold of the DONE
                     # press that just logged in must not log straight out again
                     return None if login_press else self._logout()
-            if key == "pause" or (key == "next" and held):
-                return self._pause()
             handler = {
-                "next": self._next, "recall": self._recall, "transfer": self._select_transfer,
-                "no_show": self._no_show, "done": self._done,
-            }[key]
-            return handler()
+                Act.NEXT: self._next, Act.RECALL: self._recall,
+                Act.TRANSFER: self._select_transfer, Act.NO_SHOW: self._no_show,
+                Act.DONE: self._done, Act.PAUSE: self._pause,
+            }.get(action)
+            return handler() if handler is not None else None  # LOGOUT without a login panel
 
     def on_rating(self, score: int) -> Any:
         """A satisfaction button: live only inside the rating window after DONE."""
@@ -310,12 +311,14 @@ class CounterRole:
 
     # ------------------------------------------------------------------ login
 
-    def _logged_out_key(self, key: str, held: bool) -> Any:
-        if key != "done":
+    def _logged_out_key(self, action: Act) -> Any:
+        if action is Act.LOGOUT:
+            return None  # the hold of a DONE that just submitted a code (or was refused)
+        if action is not Act.DONE:
             self._refuse("logged_out")
             self._show()
             return None
-        return None if held else self._submit_code()
+        return self._submit_code()
 
     def _code_digit(self, digit: int) -> Any:
         assert self.pad is not None

@@ -457,7 +457,7 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "counters[].panel.transfer_targets": R("sim", ["loans"],
                                            lambda b: _role(b).transfer_targets),
     "counters[].panel.login": R("sim", True, lambda b: (
-        _role(b).pad is not None, _binds(b, "done")[0].hold_action), (True, "done")),
+        _role(b).pad is not None, _binds(b, "done")[0].hold_action), (True, "logout")),
     "counters[].board_address": R("sim", "11", lambda b: _addresses(b, "field"), ["11"]),
     # [[staff]]
     "staff[].id": R("sim", "t-1", lambda b: _role(b).pad.staff_for("1231")),

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, parse_config
+from tessera.dispatch import Act
 from tessera.engine import Engine, always_trusted
 from tessera.roles.counter import LOGIN_IDLE_S, LOGIN_LOCK_S, LOGIN_NOTICE_S, CounterRole
 
@@ -98,9 +99,9 @@ class Desk:
 
     def type_code(self, code: str, *, gap_s: float = 0.5) -> Any:
         for d in code:
-            assert self.role.on_key(f"rate.{d}") is None
+            assert self.role.act(Act.RATE, int(d)) is None
             self.clock.advance(gap_s)
-        return self.role.on_key("done")
+        return self.role.act(Act.DONE)
 
     def issue(self, n: int = 1) -> list[str]:
         out = []
@@ -139,8 +140,8 @@ def test_logged_out_counter_is_closed_and_refuses_staff_keys(desk: Desk) -> None
     assert desk.events("counter.opened") == []  # start() did not open it
     desk.issue()
     for key in ("next", "recall", "transfer", "no_show", "pause"):
-        assert desk.role.on_key(key) is None
-    assert desk.role.on_key("next", held=True) is None
+        assert desk.role.act(Act(key)) is None
+    assert desk.role.act(Act.PAUSE) is None
     assert desk.role.refusals == {"logged_out": 6}
     assert desk.events("ticket.called") == []
     assert desk.engine.snapshot()["services"]["cash"]["waiting"] == 1
@@ -153,10 +154,10 @@ def test_right_code_opens_the_counter_and_calls_carry_that_staff_id(
     desk.issue(2)
     shown = []
     for d in ANN:
-        desk.role.on_key(f"rate.{d}")
+        desk.role.act(Act.RATE, int(d))
         shown.append(desk.sign.text)
     assert shown == ["*", "**", "***", "****", "*****"]
-    state = desk.role.on_key("done")
+    state = desk.role.act(Act.DONE)
     assert state.state == "open" and state.staff == "t-ann"
     assert desk.sign.text == "t-ann"  # greeting, then the normal board
     desk.clock.advance(LOGIN_NOTICE_S)
@@ -165,13 +166,13 @@ def test_right_code_opens_the_counter_and_calls_carry_that_staff_id(
     assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
     assert [e["data"]["staff"] for e in desk.events("counter.opened")] == ["t-ann"]
 
-    ticket = desk.role.on_key("next")
+    ticket = desk.role.act(Act.NEXT)
     assert desk.sign.text == ticket.number == "A001"
     [called] = desk.events("ticket.called")
     assert called["data"]["staff"] == "t-ann" and called["data"]["number"] == "A001"
     # rating keys are ratings again once logged in
-    desk.role.on_key("done")
-    assert desk.role.on_key("rate.3").status == "bound"
+    desk.role.act(Act.DONE)
+    assert desk.role.act(Act.RATE, 3).status == "bound"
     assert [e["data"]["staff"] for e in desk.events("feedback.rated")] == ["t-ann"]
 
     bodies = json.dumps(desk.events())
@@ -182,9 +183,9 @@ def test_right_code_opens_the_counter_and_calls_carry_that_staff_id(
 def test_three_wrong_codes_lock_the_pad_for_30_s(desk: Desk) -> None:
     assert desk.type_code("111") is None
     assert desk.sign.text == "ERR" and desk.role.refusals == {"bad_login": 1}
-    desk.role.on_key("rate.2")
+    desk.role.act(Act.RATE, 2)
     assert desk.sign.text == "*"  # the next key clears ERR
-    desk.role.on_key("done")
+    desk.role.act(Act.DONE)
     assert desk.type_code("3333") is None
     assert desk.role.refusals["bad_login"] == 3
     assert desk.sign.text == "LOCKED"
@@ -208,8 +209,8 @@ def test_a_right_code_resets_the_wrong_code_count(desk: Desk) -> None:
     desk.type_code("222")
     desk.type_code("333")
     assert desk.type_code(ANN) is not None
-    desk.role.on_key("done")  # a tap (no ticket), then the hold: log out
-    assert desk.role.on_key("done", held=True).state == "closed"
+    desk.role.act(Act.DONE)  # a tap (no ticket), then the hold: log out
+    assert desk.role.act(Act.LOGOUT).state == "closed"
     desk.type_code("222")
     desk.type_code("333")
     assert desk.sign.text == "ERR"  # two in a row, not four: not locked
@@ -218,7 +219,7 @@ def test_a_right_code_resets_the_wrong_code_count(desk: Desk) -> None:
 
 def test_a_partial_code_is_dropped_after_10_s_without_a_key(desk: Desk) -> None:
     for d in ANN[:2]:
-        desk.role.on_key(f"rate.{d}")
+        desk.role.act(Act.RATE, int(d))
     desk.clock.advance(LOGIN_IDLE_S)
     desk.role.tick()
     assert desk.sign.text == "LOGIN"
@@ -232,23 +233,23 @@ def test_a_partial_code_is_dropped_after_10_s_without_a_key(desk: Desk) -> None:
 def test_logout_refused_with_a_ticket_allowed_after_done(desk: Desk) -> None:
     desk.issue()
     desk.type_code(ANN)
-    desk.role.on_key("next")
-    assert desk.role.on_key("done", held=True) is None
+    desk.role.act(Act.NEXT)
+    assert desk.role.act(Act.LOGOUT) is None
     assert desk.role.refusals == {"ticket_open": 1}
     assert desk.state()["state"] == "open" and desk.state()["current"]["number"] == "A001"
     assert desk.sign.text == "A001"
 
-    desk.role.on_key("done")
+    desk.role.act(Act.DONE)
     assert desk.lamp.lit  # the rating window opened
-    state = desk.role.on_key("done", held=True)
+    state = desk.role.act(Act.LOGOUT)
     assert state.state == "closed"
     assert desk.state()["state"] == "closed"
     assert desk.sign.text == "LOGIN" and not desk.lamp.lit and not desk.role.rating_live
     [closed] = desk.events("counter.closed")
     assert closed["data"]["staff"] == "t-ann"
     # logged out again: staff keys refused, rating buttons type digits, nothing is rated
-    assert desk.role.on_key("next") is None and desk.role.refusals["logged_out"] == 1
-    desk.role.on_key("rate.3")
+    assert desk.role.act(Act.NEXT) is None and desk.role.refusals["logged_out"] == 1
+    desk.role.act(Act.RATE, 3)
     assert desk.sign.text == "*"
     assert desk.events("feedback.rated") == []
 
@@ -256,13 +257,13 @@ def test_logout_refused_with_a_ticket_allowed_after_done(desk: Desk) -> None:
 def test_a_second_teller_logs_in_and_their_id_is_on_the_next_call(desk: Desk) -> None:
     desk.issue(2)
     desk.type_code(ANN)
-    desk.role.on_key("next")
-    desk.role.on_key("done")
-    desk.role.on_key("done", held=True)
+    desk.role.act(Act.NEXT)
+    desk.role.act(Act.DONE)
+    desk.role.act(Act.LOGOUT)
     assert desk.type_code(BOB).staff == "t-bob"
-    desk.role.on_key("next")
-    desk.role.on_key("done")
-    desk.role.on_key("rate.1")
+    desk.role.act(Act.NEXT)
+    desk.role.act(Act.DONE)
+    desk.role.act(Act.RATE, 1)
     calls = [(e["data"]["number"], e["data"]["staff"]) for e in desk.events("ticket.called")]
     assert calls == [("A001", "t-ann"), ("A002", "t-bob")]
     assert [e["data"]["staff"] for e in desk.events("ticket.done")] == ["t-ann", "t-bob"]
@@ -274,10 +275,10 @@ def test_a_second_teller_logs_in_and_their_id_is_on_the_next_call(desk: Desk) ->
 def test_the_hold_of_the_done_press_that_logged_in_is_not_a_logout(desk: Desk) -> None:
     # the dispatcher fires a hold after its tap: a long DONE press on the code logs in once
     desk.type_code(ANN)
-    assert desk.role.on_key("done", held=True) is None
+    assert desk.role.act(Act.LOGOUT) is None
     assert not desk.role.logged_out and desk.state()["state"] == "open"
-    desk.role.on_key("done")
-    assert desk.role.on_key("done", held=True) is not None
+    desk.role.act(Act.DONE)
+    assert desk.role.act(Act.LOGOUT) is not None
     assert desk.role.logged_out
 
 
@@ -287,9 +288,9 @@ def test_a_counter_with_configured_staff_starts_logged_in(tmp_path: Path) -> Non
         assert not d.role.logged_out and d.sign.text == "----"
         assert d.state()["state"] == "open" and d.state()["staff"] == "t-bob"
         d.issue()
-        assert d.role.on_key("next").number == "A001"
-        d.role.on_key("done")
-        d.role.on_key("done", held=True)
+        assert d.role.act(Act.NEXT).number == "A001"
+        d.role.act(Act.DONE)
+        d.role.act(Act.LOGOUT)
         assert d.role.logged_out and d.state()["state"] == "closed"
         assert d.type_code(ANN).staff == "t-ann"
     finally:
@@ -304,7 +305,7 @@ def test_panels_without_login_keep_done_without_a_hold(tmp_path: Path) -> None:
     assert done["c1"].hold_action is None and done["c2"].hold_action is None
     login = {b.target: b for b in bindings_from_config(parse_config(TOML, base_dir=tmp_path))
              if b.action == "done"}
-    assert login["c1"].hold_action == "done"
+    assert login["c1"].hold_action == "logout"  # held DONE on a login panel: log out
 
 
 @pytest.mark.timeout(60)
@@ -365,8 +366,8 @@ def test_the_display_role_shows_login_on_a_closed_login_counter(desk: Desk) -> N
     for env in desk.events("counter.opened"):
         display.on_event(env)
     assert display.counters["c1"].text == "---"
-    desk.role.on_key("next")  # queue empty: refused, but no longer the login's own DONE
-    assert desk.role.on_key("done", held=True).state == "closed"
+    desk.role.act(Act.NEXT)  # queue empty: refused, but no longer the login's own DONE
+    assert desk.role.act(Act.LOGOUT).state == "closed"
     for env in desk.events("counter.closed")[-1:]:
         display.on_event(env)
     assert display.counters["c1"].text == "login"
@@ -383,15 +384,15 @@ def test_the_panel_follows_an_open_or_close_done_elsewhere(desk: Desk) -> None:
     desk.engine.open_counter("c1", "t-bob")
     desk.role.on_event(desk.events("counter.opened")[-1])
     assert not desk.role.logged_out and desk.role.staff == "t-bob"
-    assert desk.role.on_key("next").number == "A001"
+    assert desk.role.act(Act.NEXT).number == "A001"
     assert desk.events("ticket.called")[-1]["data"]["staff"] == "t-bob"
-    desk.role.on_key("done")
+    desk.role.act(Act.DONE)
     assert desk.role.rating_live
     desk.engine.close_counter("c1")
     desk.role.on_event(desk.events("counter.closed")[-1])
     assert desk.role.logged_out and desk.sign.text == "LOGIN"
     assert not desk.role.rating_live and not desk.lamp.lit
-    desk.role.on_key("rate.2")  # a digit again, not a rating
+    desk.role.act(Act.RATE, 2)  # a digit again, not a rating
     assert desk.sign.text == "*" and desk.events("feedback.rated") == []
     # its own login's event changes nothing
     desk.role.pad.clear()

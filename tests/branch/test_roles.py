@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, load_config
+from tessera.dispatch import Act, Binding, ButtonAction, bindings_from_config
 from tessera.engine.errors import PastClosing, QueueEmpty
 from tessera.roles.counter import CounterRole
-from tessera.roles.glue import ActionRouter, bindings
+from tessera.roles.glue import ActionRouter
 from tessera.roles.kiosk import KioskRole
 
 
@@ -107,16 +108,16 @@ def test_ratings_live_only_inside_window_after_done(cfg: BranchConfig) -> None:
     role, eng, clock, led = _counter(cfg)
     assert role.on_rating(3) is None  # nothing done yet: not live
     eng.waiting = ["A001", "A002"]
-    assert role.on_key("next").number == "A001"
+    assert role.act(Act.NEXT).number == "A001"
     assert role.board_text() == "A001"
-    role.on_key("done")
+    role.act(Act.DONE)
     assert led.lit is True  # window open: the rating LED invites a press
     clock.advance(cfg.engine.feedback_window_s - 1)
     assert role.on_rating(3) == "bound"
     assert led.blinks == 1
     assert role.on_rating(2) is None  # one rating per ticket
-    role.on_key("next")
-    role.on_key("done")
+    role.act(Act.NEXT)
+    role.act(Act.DONE)
     clock.advance(cfg.engine.feedback_window_s + 1)
     role.tick()
     assert led.lit is False
@@ -127,21 +128,21 @@ def test_ratings_live_only_inside_window_after_done(cfg: BranchConfig) -> None:
 def test_transfer_cycles_targets_and_done_commits(cfg: BranchConfig) -> None:
     role, eng, _, _ = _counter(cfg)
     eng.waiting = ["A001"]
-    role.on_key("next")
-    assert role.on_key("transfer") == "accounts"
-    assert role.on_key("transfer") == "loans"
+    role.act(Act.NEXT)
+    assert role.act(Act.TRANSFER) == "accounts"
+    assert role.act(Act.TRANSFER) == "loans"
     assert role.board_text() == "A001>loans"
-    role.on_key("done")
+    role.act(Act.DONE)
     assert ("transfer", ("c1", "loans")) in eng.log
     assert role.current is None and not role.rating_live
 
 
 def test_hold_next_pauses_and_next_resumes(cfg: BranchConfig) -> None:
     role, eng, _, _ = _counter(cfg)
-    role.on_key("next", held=True)
+    role.act(Act.PAUSE)
     assert role.paused and role.board_text() == "PAUSED"
     eng.waiting = ["A001"]
-    role.on_key("next")
+    role.act(Act.NEXT)
     names = [n for n, _ in eng.log]
     assert names[-2:] == ["resume", "call"]
     assert not role.paused
@@ -149,10 +150,10 @@ def test_hold_next_pauses_and_next_resumes(cfg: BranchConfig) -> None:
 
 def test_empty_queue_is_refused_not_raised(cfg: BranchConfig) -> None:
     role, _, _, _ = _counter(cfg)
-    assert role.on_key("next") is None
+    assert role.act(Act.NEXT) is None
     assert role.refused == 1 and role.last_error == "queue-empty"
-    with pytest.raises(ValueError, match="unknown counter key"):
-        role.on_key("jump")
+    with pytest.raises(ValueError, match="no kiosk buttons"):
+        role.act(Act.ISSUE)
 
 
 class StubIssuer:
@@ -204,18 +205,18 @@ def test_kiosk_leds_follow_printer_and_closing(cfg: BranchConfig) -> None:
 
 
 def test_bindings_and_router(cfg: BranchConfig) -> None:
-    pins = bindings(cfg, "main")
-    assert pins[17] == "kiosk.button.0"
-    assert pins[5] == "counter.c1.next"
-    assert pins[16] == "counter.c1.rate.3"
+    pins = {b.pin: b for b in bindings_from_config(cfg, "main")}
+    assert pins[17] == Binding(17, Act.ISSUE, "cash")
+    assert pins[5] == Binding(5, Act.NEXT, "c1", hold_action=Act.PAUSE)
+    assert pins[16] == Binding(16, Act.RATE, "c1", 3)
     issuer = StubIssuer()
     role, eng, _, _ = _counter(cfg)
     router = ActionRouter(kiosk=KioskRole(cfg, issuer), counters={"c1": role})
-    router.handle(pins[17])
+    router.handle(ButtonAction(Act.ISSUE, pins[17], 0))
     eng.waiting = ["A001"]
-    router.handle(pins[5])
+    router.handle(ButtonAction(Act.NEXT, pins[5], 0))
     assert role.current == "A001"
-    router.handle("counter.nope.next")
+    router.handle(ButtonAction(Act.NEXT, Binding(5, Act.NEXT, "nope"), 0))
     assert router.unknown == 1 and router.handled == 3
 
 
