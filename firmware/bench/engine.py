@@ -49,7 +49,7 @@ def _fsync_phase(directory: Path, seconds: float) -> float:
 
 def _open_engine(directory: Path) -> Engine:
     from tessera.clock import SystemClock
-    from tessera.engine._crashloop import config
+    from tessera.bench.crashloop import config
     from tessera.engine.engine import Engine
 
     engine = Engine.open(config(), SystemClock(), directory / "engine.db", trust=lambda: True)

@@ -3,7 +3,7 @@
 Issue #3 asks for a relative RMSE at ``k = 10`` people ahead at least 10 %
 below the plain predictor ``(k+1)/(c·μ̂)`` on an M/G/c trace (λ = 1/min,
 mean service 4 min, c = 5, lognormal service times with CV 1.5). This bench
-replays that trace (``tessera.engine.mmc.estimator_trace``, 150 000
+replays that trace (``tessera.bench.mmc.estimator_trace``, 150 000
 customers, seed 4, the engine's default history window) and, for every
 arrival with ``k`` in 8..12, computes the *oracle*: the Monte Carlo
 conditional mean of the wait given the exact state at arrival (each busy
@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tessera.engine.mmc import Row
+    from tessera.bench.mmc import Row
 
 K = 10
 KS = range(8, 13)
@@ -56,7 +56,7 @@ BLOCKS, RESAMPLES = 40, 2000
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from tessera.config import EngineSection
-    from tessera.engine.mmc import estimator_trace, lognormal
+    from tessera.bench.mmc import estimator_trace, lognormal
 
     customers, futures = (20_000, 100) if args.quick else (150_000, 300)
     seed = _seed()

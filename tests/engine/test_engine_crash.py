@@ -26,7 +26,7 @@ KILLS = int(os.environ.get("TESSERA_CRASH_KILLS", "200"))
 
 
 def _run_once(db: Path, rng: random.Random, lines: list[str]) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tessera.engine._crashloop", str(db)],
+    proc = subprocess.Popen([sys.executable, "-m", "tessera.bench.crashloop", str(db)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()

@@ -15,7 +15,7 @@ from tessera.clock import VirtualClock
 from tessera.config import EngineSection
 from tessera.engine import Engine
 from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
-from tessera.engine.mmc import (
+from tessera.bench.mmc import (
     erlang_c_wait,
     estimator_trace,
     exponential,

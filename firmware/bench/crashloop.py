@@ -1,6 +1,6 @@
 """Crash-safety helper: run engine commands as fast as possible, reporting each commit.
 
-``python -m tessera.engine._crashloop DB`` prints one line per committed
+``python -m tessera.bench.crashloop DB`` prints one line per committed
 command (``issue <id> <number>``, ``confirm <id>``, ``call <id>``,
 ``done <id>``) and flushes it, until killed (or after ``MAX_RUN_S``, so a
 lost parent never leaves it running). The crash test SIGKILLs it at random
