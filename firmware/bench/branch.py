@@ -41,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tessera.stats import percentile
+
 ROLES = ("engine", "kiosk", "counter", "display", "all")
 _BASE_LIBS = ("msgspec", "tomllib", "zoneinfo", "paho.mqtt.client")
 ROLE_LIBS: dict[str, tuple[str, ...]] = {
@@ -56,8 +58,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bank.toml"
 
 
 def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return round(s[min(len(s) - 1, round(q * (len(s) - 1)))], 2) if s else 0.0
+    return round(percentile(values, q), 2)
 
 
 def _wait(cond: Callable[[], Any], timeout_s: float = 10.0) -> bool:

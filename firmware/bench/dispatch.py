@@ -29,12 +29,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tessera.stats import percentile
+
 RING_CAPACITY = 1 << 16
-
-
-def _percentile(samples: list[int], q: float) -> float:
-    xs = sorted(samples)
-    return float(xs[min(len(xs) - 1, int(q * len(xs)))])
 
 
 # --------------------------------------------------------------------------- channels
@@ -233,4 +230,4 @@ def _latency_keys(out: dict[str, Any], key: str, rounds: list[list[int]]) -> Non
     everything = [x for r in rounds for x in r]
     out[key.format("p50")] = round(statistics.median(everything) / 1000, 1)
     out[key.format("p99")] = round(
-        statistics.median(_percentile(r, 0.99) for r in rounds) / 1000, 1)
+        statistics.median(percentile(r, 0.99) for r in rounds) / 1000, 1)

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tessera.stats import percentile
+
 if TYPE_CHECKING:
     from tessera.engine.engine import Engine
 
@@ -124,12 +126,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  rounds=3 if args.quick else 7)
     fsync = statistics.median(fsync_rates)
     ops_per_s = statistics.median(ops_rates)
-    q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [lat[0]] * 99
     return {
         "ops_per_s": round(ops_per_s, 1),
         "cycles_per_s": round(ops_per_s / 4, 1),
-        "commit_p50_ms": round(q[49] * 1000, 3),
-        "commit_p99_ms": round(q[98] * 1000, 3),
+        "commit_p50_ms": round(percentile(lat, 0.5) * 1000, 3),
+        "commit_p99_ms": round(percentile(lat, 0.99) * 1000, 3),
         "fsync_per_s": round(fsync, 1),
         "ratio_vs_fsync": round(ops_per_s / fsync, 3),
         "round_ratios": [round(o / f, 3) for o, f in zip(ops_rates, fsync_rates, strict=True)],

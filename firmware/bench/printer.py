@@ -26,6 +26,7 @@ from tessera.engine import Ticket
 from tessera.printing.encoder import EncodeError, TicketEncoder
 from tessera.printing.layout import TicketRenderer
 from tessera.printing.template import TicketTemplate
+from tessera.stats import percentile
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BAUDS = (9600, 115200)
@@ -44,8 +45,7 @@ def _ticket(i: int, service: str = "cash", prefix: str = "A") -> Ticket:
 
 
 def _pct(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(q * len(s)))] * 1000
+    return percentile(samples, q) * 1000
 
 
 def _render_times(cfg: BranchConfig, n: int) -> dict[str, float]:

@@ -16,13 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, round(q * (len(s) - 1))))
-    return s[k]
+from tessera.stats import percentile
 
 
 def load_events(db_path: Path) -> list[dict[str, Any]]:
@@ -79,7 +73,7 @@ def summarize(db_path: Path, *, extra: dict[str, Any] | None = None) -> dict[str
         "transferred": by_type["ticket.transferred"],
         "recalled": by_type["ticket.recalled"],
         "mean_wait_s": round(sum(waits) / len(waits), 1) if waits else 0.0,
-        "p90_wait_s": round(_percentile(waits, 0.9), 1),
+        "p90_wait_s": round(percentile(waits, 0.9), 1),
         "mean_service_s": round(sum(services) / len(services), 1) if services else 0.0,
         "ratings": {
             "bound": len(bound),

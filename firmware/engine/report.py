@@ -26,6 +26,7 @@ from urllib.parse import quote
 import msgspec
 from tessera.config import BranchConfig
 from tessera.errors import StoreError
+from tessera.stats import percentile
 
 Envelope = dict[str, Any]
 LOCK_WAIT_S = 2.0  # how long a report waits for a store another program has locked
@@ -133,9 +134,8 @@ def events_of_day(events: list[Envelope], day: str) -> list[Envelope]:
 def _stats(xs: list[float]) -> dict[str, float | int | None]:
     if not xs:
         return {"n": 0, "mean_s": None, "p50_s": None, "p90_s": None}
-    q = statistics.quantiles(xs, n=10) if len(xs) > 1 else [xs[0]] * 9
     return {"n": len(xs), "mean_s": round(statistics.fmean(xs), 1),
-            "p50_s": round(statistics.median(xs), 1), "p90_s": round(q[8], 1)}
+            "p50_s": round(percentile(xs, 0.5), 1), "p90_s": round(percentile(xs, 0.9), 1)}
 
 
 def _ratings(scores: list[int], alerts: int) -> dict[str, Any]:
