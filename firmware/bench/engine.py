@@ -50,8 +50,8 @@ def _fsync_phase(directory: Path, seconds: float) -> float:
 
 
 def _open_engine(directory: Path) -> Engine:
-    from tessera.clock import SystemClock
     from tessera.bench.crashloop import config
+    from tessera.clock import SystemClock
     from tessera.engine.engine import Engine
 
     engine = Engine.open(config(), SystemClock(), directory / "engine.db", trust=lambda: True)

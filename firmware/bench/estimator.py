@@ -55,8 +55,8 @@ BLOCKS, RESAMPLES = 40, 2000
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tessera.config import EngineSection
     from tessera.bench.mmc import estimator_trace, lognormal
+    from tessera.config import EngineSection
 
     customers, futures = (20_000, 100) if args.quick else (150_000, 300)
     seed = _seed()

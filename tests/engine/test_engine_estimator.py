@@ -10,11 +10,6 @@ from collections.abc import Callable
 
 import pytest
 from engine_support import START, make_config
-from tessera.cli import main
-from tessera.clock import VirtualClock
-from tessera.config import EngineSection
-from tessera.engine import Engine
-from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
 from tessera.bench.mmc import (
     erlang_c_wait,
     estimator_trace,
@@ -24,6 +19,11 @@ from tessera.bench.mmc import (
     rmse_by_k,
     simulate_mean_wait,
 )
+from tessera.cli import main
+from tessera.clock import VirtualClock
+from tessera.config import EngineSection
+from tessera.engine import Engine
+from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
 
 LAM, MEAN_S, C = 1.0, 4.0, 5  # per minute: λ = 1/min, mean service 4 min, 5 counters
 WINDOW = EngineSection().recent_service_window
