@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from tessera.config import BranchConfig
 
 ROLES = ("engine", "kiosk", "counter", "display", "monitor")
+# what one `tessera run ROLE` process can be ("all": every role but the monitor)
+RUN_ROLES = ("all", "kiosk", "counter", "display", "engine")
 
 
 @dataclass(frozen=True)
@@ -83,4 +85,5 @@ def branch_devices(cfg: BranchConfig) -> dict[str, Device]:
     return out
 
 
-__all__ = ["ROLES", "Device", "branch_devices", "counter_pis", "default_pi", "device_id"]
+__all__ = ["ROLES", "RUN_ROLES", "Device", "branch_devices", "counter_pis", "default_pi",
+           "device_id"]

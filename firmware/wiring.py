@@ -1,5 +1,10 @@
 """The one place that picks real or simulated hardware and assembles the roles.
 
+Assembly only: what the parts do lives with them (the simulated hardware of
+``run --sim`` in ``tessera.demo.hardware``, the check-in reader in
+``tessera.roles.checkin``, the retained state in ``tessera.roles.state``, the
+display's rebuild retry in ``tessera.display.rebuild``).
+
     branch = build_branch(cfg, clock, roles=("all",), sim=True)
     branch.factories["main"].pin(17).drive_low()   # the kiosk's first button (mock pins)
     branch.close()
@@ -19,23 +24,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from tessera.bus import Bus
 from tessera.clock import Clock
 from tessera.config import BranchConfig, Counter
-from tessera.identity import device_id
+from tessera.identity import RUN_ROLES, device_id
 from tessera.roles.branch import Branch, db_path
+from tessera.roles.checkin import follow_codes
 from tessera.roles.counter import CounterRole
 from tessera.roles.glue import ActionRouter, devices
 from tessera.roles.kiosk import KioskRole
+from tessera.roles.state import display_state, engine_state, kiosk_state
 
 log = logging.getLogger(__name__)
 
-ROLES = ("all", "kiosk", "counter", "display", "engine")
 
 
 # --------------------------------------------------------------------------- hardware
@@ -48,37 +52,6 @@ def pin_factory(cfg: BranchConfig, *, sim: bool, device: str = "main") -> Any:
     from tessera.drivers.gpio import make_pin_factory
 
     return make_pin_factory("mock" if sim else cfg.gpio.pin_factory, device=device)
-
-
-@contextmanager
-def simulated_hardware(cfg: BranchConfig, out: Path,
-                       roles: tuple[str, ...] = ("all",)) -> Iterator[BranchConfig]:
-    """``cfg`` on simulated hardware: printer and board emulators on ptys (tickets and
-    board renders under ``out``; only those the ``roles`` use), mock pins,
-    announcements as WAV files, trusted clock."""
-    import msgspec
-    from tessera.demo.setup import demo_config
-
-    want = set(ROLES[1:]) if "all" in roles else set(roles)
-    out.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        printer_url = board_url = ""
-        if "kiosk" in want:
-            from tessera.sim.printer import PrinterEmulator
-
-            printer = stack.enter_context(PrinterEmulator(out_dir=out / "tickets"))
-            printer_url = printer.path
-        if "display" in want:
-            from tessera.sim.board import BoardEmulator
-
-            board = stack.enter_context(BoardEmulator(baudrate=cfg.board.baudrate))
-            board_url = board.path
-        sim = demo_config(cfg, out=out, printer_url=printer_url, board_url=board_url,
-                          broker=cfg.mqtt.url, checkin=cfg.kiosk.checkin, fast_buttons=False)
-        # real time here, not the demo's virtual day: the configured announcement age and
-        # quiet hours apply (only the speaker is simulated)
-        yield msgspec.structs.replace(sim, voice=msgspec.structs.replace(
-            sim.voice, max_age_s=cfg.voice.max_age_s, quiet_hours=cfg.voice.quiet_hours))
 
 
 def _device_factory(branch: Branch, device: str, *, sim: bool) -> Any:
@@ -145,7 +118,7 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
     """
     from tessera.roles import link
 
-    want = set(ROLES[1:]) if "all" in roles else set(roles)
+    want = set(RUN_ROLES[1:]) if "all" in roles else set(roles)
     bus = Bus()
     router = ActionRouter()
     branch = Branch(cfg=cfg, clock=clock, bus=bus, router=router)
@@ -162,7 +135,7 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
             # the display role also drives the counters' own signs (from events)
             shown = device_id(cfg, "display", device)
             branch.display = build_display(branch, device_emitter(branch, shown))
-            branch.state_sources.append(_display_state(branch, shown))
+            branch.state_sources.append(display_state(branch, shown))
         if "counter" in want and engine is not None:
             for c in cfg.counters:
                 if c.panel is None or (device is not None and c.device != device):
@@ -174,12 +147,12 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         if "kiosk" in want and engine is not None:
             branch.kiosk = build_kiosk(branch, sim=sim)
             router.kiosk = branch.kiosk
-            branch.state_sources.append(_kiosk_state(branch))
+            branch.state_sources.append(kiosk_state(branch))
         if branch.owns_engine:
-            branch.state_sources.append(_engine_state(branch))
+            branch.state_sources.append(engine_state(branch))
         build_inputs(branch, sim=sim)
         if branch.kiosk is not None and cfg.kiosk.checkin:
-            start_checkin(branch, cfg.kiosk.checkin)
+            follow_codes(branch, cfg.kiosk.checkin)
         if "engine" in want and cfg.mqtt.url:
             link.start_engine_link(branch)
         if cfg.mqtt.url:
@@ -221,38 +194,11 @@ def _rating_lamp(branch: Branch, c: Counter, sim: bool) -> Any:
     return lamp
 
 
-def start_checkin(branch: Branch, source: str) -> threading.Thread:
-    """Read booking codes (one per line) from stdin, a serial/CDC scanner or a FIFO.
-
-    USB HID scanners "type" the code and Enter; in keyboard-wedge mode point
-    ``kiosk.checkin`` at the tty they type into, or use ``stdin``.
-    """
-    import sys
-
-    kiosk = branch.kiosk
-    assert kiosk is not None
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            if source == "stdin":
-                kiosk.read_codes(sys.stdin, stop)
-                return
-            with open(branch.cfg.path(source), encoding="utf-8", errors="replace") as stream:
-                kiosk.read_codes(stream, stop)
-        except OSError as e:
-            log.error("check-in input %s: %s", source, e)
-
-    t = threading.Thread(target=run, name="kiosk-checkin", daemon=True)
-    t.start()
-    branch.closers.append(stop.set)
-    return t
-
-
 def build_display(branch: Branch, emit: Callable[[str, dict[str, Any]], None] | None) -> Any:
     """Hall board + counter boards + announcements (``tessera.display.factory``), fed
     from the bus."""
     from tessera.display.factory import build_role
+    from tessera.display.rebuild import rebuild_when_reachable
 
     cfg, clock = branch.cfg, branch.clock
     engine = branch.engine
@@ -264,31 +210,8 @@ def build_display(branch: Branch, emit: Callable[[str, dict[str, Any]], None] | 
     branch.closers.append(role.stop)
     branch.bus.subscribe(role.on_event)
     if snapshot is not None and not role.rebuilt:
-        _rebuild_when_reachable(branch, role, snapshot)
+        branch.closers.append(rebuild_when_reachable(role, snapshot))
     return role
-
-
-def _rebuild_when_reachable(branch: Branch, role: Any,
-                            snapshot: Callable[[], dict[str, Any]]) -> None:
-    """A display that started while the engine was unreachable rebuilds its boards as
-    soon as the engine answers (bounded backoff; stops with the branch)."""
-    stop = threading.Event()
-
-    def run() -> None:
-        delay = 1.0
-        for _ in range(200):  # ~3 h at the 60 s cap, then the next restart tries again
-            if stop.wait(delay):
-                return
-            try:
-                role.rebuild(snapshot())
-                log.info("display: boards rebuilt from the engine")
-                return
-            except Exception as e:
-                log.warning("display: engine snapshot not available yet (%s)", e)
-                delay = min(delay * 2, 60.0)
-
-    threading.Thread(target=run, name="display-rebuild", daemon=True).start()
-    branch.closers.append(stop.set)
 
 
 def build_inputs(branch: Branch, *, sim: bool) -> None:
@@ -347,49 +270,3 @@ def _wanted(branch: Branch, action: str) -> bool:
     if action.startswith("kiosk."):
         return branch.kiosk is not None
     return action.split(".")[1] in branch.counters
-
-
-# --------------------------------------------------------------------------- retained state
-
-State = Iterable[tuple[str, str, dict[str, Any]]]
-
-# what the kiosk's last printer status read means for the retained state/printer
-_PRINTER_STATE = {
-    "ok": {"paper": "ok", "cover": "closed", "online": True},
-    "near_end": {"paper": "near-end", "cover": "closed", "online": True},
-    "out": {"paper": "out", "cover": "closed", "online": True},
-    "cover_open": {"paper": "unknown", "cover": "open", "online": True},
-    "offline": {"paper": "unknown", "cover": "unknown", "online": False},
-}
-
-
-def _kiosk_state(branch: Branch) -> Callable[[], State]:
-    device = device_id(branch.cfg, "kiosk")
-
-    def report() -> State:
-        kiosk = branch.kiosk
-        assert kiosk is not None
-        state = kiosk.printer_state
-        info = _PRINTER_STATE.get(state, {"paper": "unknown", "cover": "unknown",
-                                          "online": False})
-        yield device, "printer", {"state": state, **info}
-    return report
-
-
-def _engine_state(branch: Branch) -> Callable[[], State]:
-    """``state/queue-{service}`` and ``state/counter-{counter}`` from the engine."""
-    device = device_id(branch.cfg, "engine")
-
-    def report() -> State:
-        snap = branch.engine.snapshot()
-        for sid, q in snap["services"].items():
-            yield device, f"queue-{sid}", {"service": sid, **q}
-        for cid, c in snap["counters"].items():
-            yield device, f"counter-{cid}", {"counter": cid, **c}
-    return report
-
-
-def _display_state(branch: Branch, device: str) -> Callable[[], State]:
-    def report() -> State:
-        yield device, "board", branch.display.content()
-    return report

@@ -15,13 +15,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-ROLES = ("all", "kiosk", "counter", "display", "engine")  # as tessera.wiring.ROLES
+from tessera.identity import RUN_ROLES
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the branch (all) or one role on this device")
-    p.add_argument("role", choices=ROLES, help="all, kiosk, counter, display or engine")
+    p.add_argument("role", choices=RUN_ROLES, help="all, kiosk, counter, display or engine")
     p.add_argument("--config", type=Path, required=True, help="branch config (TOML)")
     p.add_argument("--sim", action="store_true",
                    help="simulated hardware: mock GPIO pins, printer and board emulators "
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with ExitStack() as stack:
         if args.sim:
-            from tessera.wiring import simulated_hardware
+            from tessera.demo.hardware import simulated_hardware
 
             cfg = stack.enter_context(simulated_hardware(cfg, cfg.path(cfg.storage.dir) / "sim",
                                                          roles=(args.role,)))

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter as Tally
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ import msgspec
 from tessera.config import BranchConfig, parse_config
 from tessera.demo.setup import demo_config
 from tessera.dispatch import PANEL_KEYS
+from tessera.identity import RUN_ROLES
 from tessera.sim.hardware import Wire, Wiring
 
 KIOSK_LAMPS = ("ready", "printer_warning", "printer_fault", "closed")
@@ -179,3 +182,31 @@ def _value(v: Any) -> str:
         return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()
                                 if x is not None) + " }"
     raise TypeError(f"config_toml: cannot write {type(v).__name__} {v!r}")
+
+
+@contextmanager
+def simulated_hardware(cfg: BranchConfig, out: Path,
+                       roles: tuple[str, ...] = ("all",)) -> Iterator[BranchConfig]:
+    """``cfg`` on simulated hardware: printer and board emulators on ptys (tickets and
+    board renders under ``out``; only those the ``roles`` use), mock pins,
+    announcements as WAV files, trusted clock."""
+    want = set(RUN_ROLES[1:]) if "all" in roles else set(roles)
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        printer_url = board_url = ""
+        if "kiosk" in want:
+            from tessera.sim.printer import PrinterEmulator
+
+            printer = stack.enter_context(PrinterEmulator(out_dir=out / "tickets"))
+            printer_url = printer.path
+        if "display" in want:
+            from tessera.sim.board import BoardEmulator
+
+            board = stack.enter_context(BoardEmulator(baudrate=cfg.board.baudrate))
+            board_url = board.path
+        sim = demo_config(cfg, out=out, printer_url=printer_url, board_url=board_url,
+                          broker=cfg.mqtt.url, checkin=cfg.kiosk.checkin, fast_buttons=False)
+        # real time here, not the demo's virtual day: the configured announcement age and
+        # quiet hours apply (only the speaker is simulated)
+        yield msgspec.structs.replace(sim, voice=msgspec.structs.replace(
+            sim.voice, max_age_s=cfg.voice.max_age_s, quiet_hours=cfg.voice.quiet_hours))

@@ -40,6 +40,7 @@ import pytest
 from PIL import Image
 from tessera.clock import SystemClock
 from tessera.config import BranchConfig, load_config
+from tessera.demo.hardware import simulated_hardware
 from tessera.dispatch import Binding
 from tessera.display.voice import generate_clips
 from tessera.engine.models import Ticket
@@ -50,7 +51,7 @@ from tessera.roles.branch import Branch
 from tessera.roles.kiosk import KioskRole
 from tessera.sim.board import BoardEmulator
 from tessera.sim.printer import PrinterEmulator
-from tessera.wiring import build_branch, simulated_hardware
+from tessera.wiring import build_branch
 
 pytestmark = pytest.mark.mqtt
 

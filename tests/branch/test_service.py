@@ -17,8 +17,9 @@ from shape_support import until
 from tessera.bench.branch import role_config
 from tessera.clock import SystemClock
 from tessera.config import load_config
+from tessera.demo.hardware import simulated_hardware
 from tessera.service import Notifier, Watchdog
-from tessera.wiring import build_branch, simulated_hardware
+from tessera.wiring import build_branch
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "tessera@.service"
