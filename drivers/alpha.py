@@ -10,15 +10,27 @@ written as four upper-case hex digits. Several signs share one RS-485 line and
 each only acts on frames carrying its own two-hex-digit address (``00`` is the
 broadcast address, which we never use for content).
 
-    >>> board = AlphaBoard.open("/dev/ttyUSB1")          # 9600 7E1
+    >>> board = AlphaBoard.open("/dev/ttyUSB1", sign="solar")   # 9600 7E1
     >>> board.show_lines("01", [BoardLine("A023 → 3", highlight=True)])
     >>> board.show_field("11", "A023")                   # fast STRING-file update
 
 The encoder (``*_frame`` functions) is pure; ``AlphaBoard`` is a thin layer
 over any pyserial-like transport opened with ``serial.serial_for_url``.
-Everything here was written from the protocol description (command codes A/E/F/G,
-control codes 0x07 flash, 0x0D new line, 0x10 call string, 0x1C colour); the
-brightness special function is an assumption documented in docs/display.md.
+Everything here was written from the protocol description, Alpha Sign
+Communications Protocol (Adaptive Micro Systems 97088061): command codes
+A/E/F/G, control codes 0x07 flash, 0x0D new line, 0x10 call string, 0x1C
+colour; special functions ``$`` (memory configuration) and ``/`` (Set Dimming
+Register, Solar signs). Cross-checked against two open implementations of the
+same document: msparks/alphasign (memory table entries ``label type lock
+size(4 hex) qqqq``; a 1 s pause after clearing memory) and
+prototux/python-alphasign (``set_dimming_reg``: two hex digits of dimming
+register, then a brightness level 00..04 = 100/86/72/58/44 %).
+
+Why STRING files: writing a TEXT file makes the sign blank and restart its
+display; a STRING file called from a TEXT file (``0x10`` + label) is redrawn
+in place. So every board's TEXT file is a layout written once (start-up,
+recovery) and all changing content goes into STRING files: a call, a recall
+and the end of a highlight never blank the sign.
 """
 
 from __future__ import annotations
@@ -48,11 +60,42 @@ RED, GREEN, AMBER = "1", "2", "3"
 # special function labels
 SF_MEMORY = "$"  # memory configuration (clears every file)
 SF_TIME = " "  # time of day; read back as liveness probe
-SF_DIMMING = "/"  # brightness, see docs/display.md (assumption)
+SF_DIMMING = "/"  # Set Dimming Register (Solar signs): threshold + level 00..04
 
 HALL_TEXT_LABEL = "A"
 FIELD_STRING_LABEL = "1"
 FIELD_STRING_SIZE = 16
+# hall board: each line is a red STRING (highlighted text) followed by a green one
+# (older text), exactly one of them non-empty. Labels: printable, never 'A' (the
+# TEXT layout) nor '0' (the protocol's priority TEXT file).
+HALL_STRING_LABELS = "123456789:;<=>?@BCDEFGHIJKLMNOPQRSTUVWXYZ"
+HALL_STRING_SIZE = 16
+# the sign rebuilds its memory after E$ and drops what arrives meanwhile;
+# msparks/alphasign waits 1 s after clearing memory, we wait that long after the
+# last byte of the E$ frame has left the line
+MEMORY_SETTLE_S = 1.0
+DIM_LEVELS = (100, 86, 72, 58, 44)  # Set Dimming Register brightness codes 00..04, in %
+# Set Dimming Register threshold: FF = the level applies whatever the light sensor
+# reads (our reading of the protocol; see docs/display.md)
+DIM_THRESHOLD = "FF"
+
+
+class SignType(NamedTuple):
+    """What one family of Alpha signs can do that differs between families."""
+
+    name: str
+    dimming: str | None  # "register" = Set Dimming Register (E/); None = cannot dim
+    note: str
+
+
+SIGN_TYPES: dict[str, SignType] = {t.name: t for t in (
+    SignType("betabrite", None, "BetaBrite and other Alpha 1.0 signs have no dimming "
+             "command: brightness frames are not sent"),
+    SignType("alpha-2.0", None, "Alpha 2.0 protocol signs dim with their own command, "
+             "which Tessera does not implement: brightness frames are not sent"),
+    SignType("solar", "register", "Solar signs: Set Dimming Register (E/), five levels "
+             "100/86/72/58/44 %"),
+)}
 
 # characters the sign's standard set can show that look like our domain text
 TRANSLIT = {"→": ">", "—": "-", "–": "-", "·": ".", "\u00a0": " "}
@@ -81,7 +124,7 @@ class CallerBoard(Protocol):
         ...
 
     def set_brightness(self, address: str, percent: int) -> int:
-        """Set the LED brightness (0-100 %). Returns bytes written."""
+        """Set the LED brightness (0-100 %); 0 bytes on a sign that cannot dim."""
         ...
 
     def ping(self, address: str) -> bool:
@@ -182,16 +225,63 @@ def memory_frame(address: str, files: Sequence[tuple[str, str, int]]) -> bytes:
     return frame(address, WRITE_SPECIAL, bytes(data))
 
 
-def brightness_frame(address: str, percent: int) -> bytes:
-    """Brightness special function (E/) with the level as two hex digits, 0..64 hex."""
+def dim_level(percent: int) -> int:
+    """The Set Dimming Register brightness code (0..4) nearest to ``percent``."""
     if not 0 <= percent <= 100:
         raise ValueError(f"brightness {percent} % is out of range; use 0..100")
-    return frame(address, WRITE_SPECIAL, f"{SF_DIMMING}{percent:02X}".encode("ascii"))
+    return min(range(len(DIM_LEVELS)), key=lambda i: (abs(DIM_LEVELS[i] - percent), i))
+
+
+def brightness_frame(address: str, percent: int) -> bytes:
+    """Set Dimming Register (E/): threshold as two hex digits, then the level 00..04."""
+    data = f"{SF_DIMMING}{DIM_THRESHOLD}{dim_level(percent):02d}".encode("ascii")
+    return frame(address, WRITE_SPECIAL, data)
 
 
 def read_special_frame(address: str, label: str = SF_TIME) -> bytes:
     """Ask the sign to send back special function ``label`` (used as a ping)."""
     return frame(address, READ_SPECIAL, label.encode("ascii"))
+
+
+def hall_labels(slots: int) -> tuple[str, str]:
+    """(red labels, green labels) of a hall board with ``slots`` lines."""
+    if not 1 <= slots <= len(HALL_STRING_LABELS) // 2:
+        raise ValueError(f"a hall board holds 1..{len(HALL_STRING_LABELS) // 2} lines")
+    return HALL_STRING_LABELS[:slots], HALL_STRING_LABELS[slots:2 * slots]
+
+
+def hall_layout_payload(slots: int, *, flash: bool = False) -> bytes:
+    """The hall TEXT file: per line, red STRING (blinking with ``flash``), green STRING."""
+    red, green = hall_labels(slots)
+    parts = []
+    for r, g in zip(red, green, strict=True):
+        hot = CALL_STRING + r.encode("ascii")
+        if flash:
+            hot = FLASH_ON + hot + FLASH_OFF
+        parts.append(COLOUR + RED.encode("ascii") + hot
+                     + COLOUR + GREEN.encode("ascii") + CALL_STRING + g.encode("ascii"))
+    return NEW_LINE.join(parts)
+
+
+def hall_layout_frames(address: str, slots: int, *, flash: bool = False) -> list[bytes]:
+    """Memory configuration (TEXT 'A' + 2 STRING files a line) and the hall layout."""
+    layout = hall_layout_payload(slots, flash=flash)
+    red, green = hall_labels(slots)
+    files = [(HALL_TEXT_LABEL, "A", len(layout))]
+    files += [(label, "B", HALL_STRING_SIZE) for label in red + green]
+    return [memory_frame(address, files), write_text_frame(address, HALL_TEXT_LABEL, layout)]
+
+
+def hall_strings(lines: Sequence[BoardLine], slots: int) -> dict[str, str]:
+    """STRING label -> text for ``lines`` on a hall board of ``slots`` lines."""
+    red, green = hall_labels(slots)
+    out: dict[str, str] = {}
+    for i in range(slots):
+        line = lines[i] if i < len(lines) else BoardLine("")
+        text = line.text[:HALL_STRING_SIZE]
+        out[red[i]] = text if line.highlight else ""
+        out[green[i]] = "" if line.highlight else text
+    return out
 
 
 def field_layout_frames(address: str) -> list[bytes]:
@@ -224,25 +314,39 @@ class AlphaBoard:
     """Alpha-protocol signs on one serial line (RS-485 multidrop by address).
 
         >>> board = AlphaBoard(transport=serial.serial_for_url("loop://"))
-        >>> board.show_field("11", "A023")
-        32
+        >>> board.show_field("11", "A023")    # first call: E$, 1 s pause, layout, text
+        87
 
     ``flash=True`` also blinks highlighted lines (signs that cannot blink
-    ignore the code). Writes are serialised with a lock so a ping never
-    interleaves with a content frame on the shared line.
+    ignore the code). ``sign`` names the sign family (``SIGN_TYPES``): only
+    a family with a dimming command gets brightness frames. ``hall_lines``
+    sizes the hall layout (``board.history``). Writes are serialised with a
+    lock so a ping never interleaves with a content frame on the shared line.
+    After a memory configuration the driver waits ``memory_settle_s`` past the
+    frame's line time before content follows.
     """
 
     def __init__(self, *, transport: Transport, flash: bool = False,
-                 reply_timeout: float = 0.3) -> None:
+                 reply_timeout: float = 0.3, sign: str = "betabrite", hall_lines: int = 4,
+                 char_s: float = 10 / 9600, memory_settle_s: float = MEMORY_SETTLE_S) -> None:
+        if sign not in SIGN_TYPES:
+            raise ValueError(f"unknown sign type {sign!r}; known: {', '.join(SIGN_TYPES)}")
+        hall_labels(hall_lines)  # refuses a layout the label set cannot hold
         self._port = transport
         self._flash = flash
         self._reply_timeout = reply_timeout
+        self.sign = SIGN_TYPES[sign]
+        self._hall_lines = hall_lines
+        self._char_s = char_s
+        self._settle_s = memory_settle_s
         self._lock = threading.Lock()
         self._ready: set[str] = set()
+        self._hall: dict[str, dict[str, str]] = {}  # address -> STRING label -> text sent
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 9600, bytesize: int = 7, parity: str = "E",
-             stopbits: int = 1, flash: bool = False) -> AlphaBoard:
+             stopbits: int = 1, flash: bool = False, sign: str = "betabrite",
+             hall_lines: int = 4) -> AlphaBoard:
         import termios
 
         import serial
@@ -256,10 +360,14 @@ class AlphaBoard:
         except (serial.SerialException, OSError, ValueError, termios.error) as e:
             raise BoardError(f"cannot open caller board line {url!r}: {e}; "
                              "check board.url and that the adapter is plugged in") from e
-        return cls(transport=port, flash=flash)
+        bits = 1 + bytesize + (parity != "N") + stopbits  # start, data, parity, stop
+        return cls(transport=port, flash=flash, sign=sign, hall_lines=hall_lines,
+                   char_s=bits / baudrate)
 
     def _send(self, *frames: bytes) -> int:
         data = b"".join(frames)
+        if not data:
+            return 0
         with self._lock:
             try:
                 # no flush (tcdrain) here: it would block the caller for the whole line
@@ -269,23 +377,46 @@ class AlphaBoard:
                 raise BoardError(f"caller board line write failed: {e}") from e
         return len(data)
 
+    def _configure(self, memory: bytes) -> int:
+        """Send a memory configuration and wait until the sign can take content."""
+        n = self._send(memory)
+        # the write returns once the kernel has the bytes: wait for the line, then settle
+        time.sleep(len(memory) * self._char_s + self._settle_s)
+        return n
+
     def show_lines(self, address: str, lines: Sequence[BoardLine], *, full: bool = False) -> int:
-        frames = []
-        if full:
-            frames.append(memory_frame(address, [(HALL_TEXT_LABEL, "A", 512)]))
-        frames.append(write_text_frame(address, HALL_TEXT_LABEL,
-                                       text_payload(lines, flash=self._flash)))
-        return self._send(*frames)
+        addr = check_address(address)
+        wanted = hall_strings(lines, self._hall_lines)
+        sent = None if full else self._hall.get(addr)
+        n = 0
+        if sent is None:
+            self._hall.pop(addr, None)
+            memory, layout = hall_layout_frames(addr, self._hall_lines, flash=self._flash)
+            n += self._configure(memory)
+            n += self._send(layout, *(write_string_frame(addr, label, text)
+                                      for label, text in wanted.items()))
+        else:
+            n += self._send(*(write_string_frame(addr, label, text)
+                              for label, text in wanted.items() if sent.get(label) != text))
+        self._hall[addr] = wanted
+        return n
 
     def show_field(self, address: str, text: str, *, full: bool = False) -> int:
         addr = check_address(address)
-        frames = field_layout_frames(addr) if full or addr not in self._ready else []
-        frames.append(write_string_frame(addr, FIELD_STRING_LABEL, text[:FIELD_STRING_SIZE]))
-        n = self._send(*frames)
+        n = 0
+        if full or addr not in self._ready:
+            self._ready.discard(addr)
+            memory, layout = field_layout_frames(addr)
+            n += self._configure(memory)
+            n += self._send(layout)
+        n += self._send(write_string_frame(addr, FIELD_STRING_LABEL, text[:FIELD_STRING_SIZE]))
         self._ready.add(addr)
         return n
 
     def set_brightness(self, address: str, percent: int) -> int:
+        if self.sign.dimming != "register":
+            dim_level(percent)  # still refuse an impossible value
+            return 0
         return self._send(brightness_frame(address, percent))
 
     def ping(self, address: str) -> bool:
@@ -295,21 +426,33 @@ class AlphaBoard:
                 self._port.reset_input_buffer()
                 self._port.write(request)
                 self._port.flush()
-                reply = self._read_packet()
+                reply = self._read_packet(request)
             except Exception as e:
                 raise BoardError(f"caller board line failed during ping: {e}") from e
         parsed = parse_reply(reply) if reply else None
         return parsed is not None and parsed[0] == WRITE_SPECIAL and parsed[1][:1] == b" "
 
-    def _read_packet(self) -> bytes:
+    def _read_packet(self, request: bytes = b"") -> bytes:
+        """The first packet that is not our own ``request`` echoed back.
+
+        A two-wire RS-485 adapter often hears its own transmission: the request
+        comes back before the sign's reply and ends with the same EOT.
+        """
         deadline = time.monotonic() + self._reply_timeout
+        echo = request.lstrip(b"\x00")
         buf = bytearray()
-        while time.monotonic() < deadline and len(buf) < 256:
+        while time.monotonic() < deadline and len(buf) < 256 + len(request):
             chunk = self._port.read(64)
-            if chunk:
-                buf += chunk
-                if EOT in buf:
-                    break
+            if not chunk:
+                continue
+            buf += chunk
+            while EOT in buf:
+                end = buf.index(EOT) + 1
+                packet = bytes(buf[:end])
+                del buf[:end]
+                if echo and packet.lstrip(b"\x00") == echo:
+                    continue  # our own request, heard on the shared pair
+                return packet
         return bytes(buf)
 
     def close(self) -> None:

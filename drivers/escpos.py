@@ -34,17 +34,28 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tessera.drivers.errors import ConfigError, DeviceError
-from tessera.drivers.printer_profiles import PrinterProfile
+from tessera.drivers.printer_profiles import (
+    CLEAR_DLE_DC4_8,
+    CLEAR_DLE_ENQ_2,
+    PrinterProfile,
+)
 
 log = logging.getLogger(__name__)
 
 DLE_EOT = b"\x10\x04"
+# real-time commands (Epson ESC/POS command reference, DLE DC4 / DLE ENQ); they run
+# as they arrive, also in a fault state, where buffered commands wait
+DLE_DC4_CLEAR = b"\x10\x14\x08\x01\x03\x14\x01\x06\x02\x08"  # fn=8 d1..d7 = 1 3 20 1 6 2 8
+DLE_DC4_CLEAR_REPLY = b"\x37\x25\x00"  # "buffer clear" response
+DLE_ENQ_CLEAR = b"\x10\x05\x02"  # recover from the error after clearing the buffers
+DLE_DC4_PULSE = b"\x10\x14\x01\x00\x01"  # fn=1, pin 2, 1 x 100 ms on and off
 USB_BYTES_PER_S = 1_000_000.0  # USB 1.1 full-speed bulk, what thermal printers negotiate
 NET_BYTES_PER_S = 10_000_000.0
 
 
 # one short beep: ESC B 1 beep x 2 (100 ms); ESC p pin 2, 100 ms on, 200 ms off
 BUZZER_COMMANDS = {"esc-b": b"\x1bB\x01\x02", "drawer-pulse": b"\x1bp\x00\x32\x64"}
+CLEAR_COMMANDS = {CLEAR_DLE_DC4_8: DLE_DC4_CLEAR, CLEAR_DLE_ENQ_2: DLE_ENQ_CLEAR}
 
 
 class PrinterLinkError(DeviceError):
@@ -117,7 +128,9 @@ class PrinterPort(Protocol):
 
     profile: PrinterProfile
 
-    def beep(self) -> bool: ...
+    def beep(self, *, during_fault: bool = False) -> bool: ...
+
+    def clear_job(self) -> bool: ...
 
     def status(self, wait_s: float = 0.0) -> PrinterStatus: ...
 
@@ -357,17 +370,59 @@ class EscposPrinter:
                 self._drop_link(e)
                 raise PrinterLinkError(f"printer link {self.url} failed mid-job: {e}") from e
 
-    def beep(self) -> bool:
-        """One short beep to say "no ticket"; False when the model has no buzzer.
+    def beep(self, *, during_fault: bool = False) -> bool:
+        """One short beep to say "no ticket"; False when nothing can sound now.
 
-        Built-in buzzers take ``ESC B n t`` (n beeps of t x 50 ms); Epson TM models
-        drive an optional buzzer on the drawer-kick port with ``ESC p m t1 t2``
-        (pulse on pin 2 for t1 x 2 ms). PrinterLinkError when the link fails.
+        A model whose buzzer answers the real-time pulse (``realtime_beep``) gets
+        ``DLE DC4 1 0 1``: it sounds at once, fault or not. Otherwise built-in
+        buzzers take ``ESC B n t`` (n beeps of t x 50 ms) and Epson TM models drive
+        a buzzer on the drawer-kick port with ``ESC p m t1 t2``; both are buffered,
+        so during a fault (``during_fault``) nothing is sent: the beep would not
+        sound now and would fire, late and queued, when the fault clears.
+        PrinterLinkError when the link fails.
         """
-        cmd = BUZZER_COMMANDS.get(self.profile.buzzer or "")
-        if cmd is None:
+        if self.profile.buzzer is None:
+            return False
+        if self.profile.realtime_beep:
+            self.send(DLE_DC4_PULSE)
+            return True
+        cmd = BUZZER_COMMANDS.get(self.profile.buzzer)
+        if cmd is None or during_fault:
             return False
         self.send(cmd)
+        return True
+
+    def clear_job(self) -> bool:
+        """Empty the printer's receive and print buffers with a real-time command.
+
+        For a job that must not print any more (voided mid-print: paper out,
+        cover open): without it the printer keeps the rest of the job and prints
+        it when the fault clears. ``DLE DC4 8`` is acknowledged with ``37 25 00``,
+        read here so it cannot be taken for a status reply later; ``DLE ENQ 2``
+        has no reply. False when the model has no clear command (the profile's
+        ``clear_note`` says what happens then) or the link is down.
+        """
+        cmd = CLEAR_COMMANDS.get(self.profile.clear or "")
+        if cmd is None:
+            return False
+        with self._lock:
+            try:
+                link = self._require_link()
+                link.discard_input()
+                link.write(cmd)
+                if cmd == DLE_DC4_CLEAR:
+                    got = bytearray()
+                    while not got.endswith(DLE_DC4_CLEAR_REPLY) and len(got) < 16:
+                        b = link.read_byte(self.status_timeout_s)
+                        if b is None:
+                            break
+                        got.append(b)
+                    if not got.endswith(DLE_DC4_CLEAR_REPLY):
+                        log.warning("printer did not confirm the buffer clear (got %s)",
+                                    bytes(got).hex() or "nothing")
+            except Exception as e:  # serial, socket and usb errors alike
+                self._drop_link(e)
+                return False
         return True
 
     def status(self, wait_s: float = 0.0) -> PrinterStatus:

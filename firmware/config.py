@@ -222,6 +222,8 @@ class BoardSection(_Section, frozen=True):
     # read-back liveness check; 0 = write-only line
     ping_interval_s: Annotated[float, Meta(ge=0, le=HOUR_S)] = 10.0
     flash: bool = False  # also blink the highlighted line (colour is always used)
+    # sign family (tessera.drivers.alpha.SIGN_TYPES): only "solar" dims over the protocol
+    sign: Literal["betabrite", "alpha-2.0", "solar"] = "betabrite"
     device: str = "main"  # the Pi the board line and speaker are wired to (display role)
 
 

@@ -11,6 +11,21 @@ The parser here is written separately from ``tessera.drivers.alpha`` (it
 imports no encoder), so it is an independent check of the bytes the driver
 sends. Frames with a bad checksum or a broken structure are rejected and
 counted in ``rejected`` (reason -> count); the board content is untouched.
+
+It behaves like a sign where the Alpha protocol (97088061) says a sign
+differs from a plain decoder:
+
+- writing a TEXT file (``A``) or the memory configuration (``E$``) blanks
+  the display and restarts it: each one counts in ``SignState.blanks``;
+  STRING writes (``G``) are redrawn in place and do not;
+- after ``E$`` the sign rebuilds its memory for ``memory_busy_s`` and drops
+  frames addressed to it meanwhile (``rejected["busy-after-memory-config"]``);
+- once configured, only files in its memory table can be written (unknown
+  label or STRING longer than its size: rejected);
+- ``E/`` is Set Dimming Register: a threshold (2 hex digits) and a level
+  00..04 (100/86/72/58/44 %); anything else is rejected;
+- ``echo=True`` plays a two-wire RS-485 adapter that hears its own
+  transmission: every byte the driver sends comes back to it.
 """
 
 from __future__ import annotations
@@ -42,6 +57,10 @@ class Segment:
     flash: bool = False
 
 
+DIM_PERCENT = (100, 86, 72, 58, 44)  # Set Dimming Register levels 00..04
+MEMORY_BUSY_S = 0.5
+
+
 @dataclass
 class SignState:
     """What one addressed sign holds in memory."""
@@ -49,16 +68,22 @@ class SignState:
     texts: dict[str, bytes] = field(default_factory=dict)  # label -> raw TEXT data
     strings: dict[str, str] = field(default_factory=dict)
     memory: str = ""
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # label -> (type, size)
     brightness: int = 100
     frames: int = 0
+    blanks: int = 0  # times the display blanked (TEXT write, memory configuration)
+    busy_until: float = 0.0
 
 
 class BoardEmulator:
     """Alpha signs on a pty: parse, check, answer (or not), render as text and PNG."""
 
-    def __init__(self, *, baudrate: int = 9600, throttle: bool = False) -> None:
+    def __init__(self, *, baudrate: int = 9600, throttle: bool = False, echo: bool = False,
+                 memory_busy_s: float = MEMORY_BUSY_S) -> None:
         self.baudrate = baudrate
         self.throttle = throttle
+        self.echo = echo
+        self.memory_busy_s = memory_busy_s
         self.signs: dict[str, SignState] = {}
         self.rejected: dict[str, int] = {}
         self.silent: set[str] = set()  # addresses that do not answer read requests
@@ -109,6 +134,8 @@ class BoardEmulator:
                     continue
                 self._busy = True
                 chunk = os.read(self._master, 4096)
+                if self.echo:  # the adapter's receiver hears our transmitter
+                    os.write(self._master, chunk)
             except OSError:
                 self._busy = False
                 return
@@ -205,21 +232,36 @@ class BoardEmulator:
             self._reject("not-7-bit")
             return False
         targets = list(self.signs) if address == "00" else [address]
+        now = time.monotonic()
         with self._cond:
             for addr in targets:
                 sign = self.signs.setdefault(addr, SignState())
+                if now < sign.busy_until:
+                    self.rejected["busy-after-memory-config"] = \
+                        self.rejected.get("busy-after-memory-config", 0) + 1
+                    self._cond.notify_all()
+                    return False
+                problem = _check(sign, code, rest)
+                if problem:
+                    self.rejected[problem] = self.rejected.get(problem, 0) + 1
+                    self._cond.notify_all()
+                    return False
                 sign.frames += 1
                 label = chr(rest[0])
                 if code == "A":
                     sign.texts[label] = rest[1:]
+                    sign.blanks += 1
                 elif code == "G":
                     sign.strings[label] = rest[1:].decode("ascii")
                 elif code == "E" and label == "$":
                     sign.memory = rest[1:].decode("ascii")
+                    sign.files = _memory_table(sign.memory)
                     sign.texts.clear()
                     sign.strings.clear()
+                    sign.blanks += 1
+                    sign.busy_until = now + self.memory_busy_s
                 elif code == "E" and label == "/":
-                    sign.brightness = int(rest[1:3], 16)
+                    sign.brightness = DIM_PERCENT[int(rest[3:5].decode("ascii"))]
         if code == "F" and address != "00":
             self._answer(address, chr(rest[0]))
         return True
@@ -246,13 +288,27 @@ class BoardEmulator:
             return _render(sign.texts["A"], sign.strings)
 
     def text(self, address: str) -> str:
-        """Visible text, lines joined with newlines; highlighted lines marked with '*'."""
+        """Visible text, lines joined with newlines; highlighted lines marked with '*'.
+
+        Blank lines at the bottom (a hall layout with fewer calls than lines)
+        show nothing and are left out.
+        """
         out = []
         for line in self.lines(address):
             txt = "".join(s.text for s in line)
             hi = any(s.colour == "red" or s.flash for s in line if s.text)
             out.append(f"*{txt}" if hi else txt)
+        while out and out[-1] == "":
+            out.pop()
         return "\n".join(out)
+
+    def blanks(self, address: str | None = None) -> int:
+        """How often the sign at ``address`` (or every sign) blanked."""
+        with self._cond:
+            if address is not None:
+                sign = self.signs.get(address.upper())
+                return 0 if sign is None else sign.blanks
+            return sum(s.blanks for s in self.signs.values())
 
     def wait_frames(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``count`` good frames arrived in total."""
@@ -310,6 +366,39 @@ class BoardEmulator:
         out = Path(path)
         img.save(out)
         return out
+
+
+def _memory_table(spec: str) -> dict[str, tuple[str, int]]:
+    """E$ entries: label, type (A text, B string, D dots), lock, size (4 hex), 4 more."""
+    files: dict[str, tuple[str, int]] = {}
+    for i in range(0, len(spec) - 10, 11):
+        entry = spec[i:i + 11]
+        try:
+            files[entry[0]] = (entry[1], int(entry[3:7], 16))
+        except ValueError:
+            continue
+    return files
+
+
+def _check(sign: SignState, code: str, rest: bytes) -> str | None:
+    """Why a configured sign would not take this command (None: it does)."""
+    label = chr(rest[0])
+    if code == "E" and label == "/":
+        arg = rest[1:]
+        ok = (len(arg) == 4 and all(c in b"0123456789ABCDEFabcdef" for c in arg[:2])
+              and arg[2:4] in (b"00", b"01", b"02", b"03", b"04"))
+        return None if ok else "bad-dimming"
+    if not sign.files or code not in "AG":
+        return None  # factory memory: the sign takes any file
+    kind, size = sign.files.get(label, ("", 0))
+    if kind != ("A" if code == "A" else "B"):
+        return "unallocated-file"
+    data = rest[1:]
+    if code == "A" and data[:1] == b"\x1b":
+        data = data[3:]  # ESC position mode: the header is not file content
+    if len(data) > size:
+        return "file-too-long"
+    return None
 
 
 def _is_address(text: str) -> bool:

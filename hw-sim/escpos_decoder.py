@@ -92,11 +92,15 @@ class EscPosDecoder:
     """
 
     def __init__(self, width_dots: int = 576,
-                 on_status: Callable[[int], None] | None = None) -> None:
+                 on_status: Callable[[int], None] | None = None, *,
+                 cutter: bool = True) -> None:
         self.width = width_dots
         self.on_status = on_status or (lambda n: None)
+        self.cutter = cutter  # False: GS V is ignored, ``tear()`` ends a ticket
         self._buf = bytearray()
-        self.beeps = 0  # buzzer commands heard (ESC B beeps, ESC p pulses)
+        self.beeps = 0  # buzzer commands heard (ESC B beeps, ESC p pulses, DLE DC4 1)
+        self.ignored_cuts = 0  # GS V received by a printer without a cutter
+        self.clear_requests = 0  # DLE DC4 8 seen in the data stream (online: nothing held)
         self._reset_page()
         self.style = _Style()
 
@@ -130,6 +134,30 @@ class EscPosDecoder:
             pos += used
         del self._buf[:pos]
         return done
+
+    def clear(self) -> None:
+        """Empty the receive and print buffers (real-time DLE DC4 8 / DLE ENQ 2)."""
+        self._buf.clear()
+        self._reset_page()
+
+    def tear(self) -> PrintedTicket | None:
+        """The paper torn off at the tear bar (a printer without a cutter)."""
+        self._flush_line()
+        if not any(e.kind != "feed" for e in self.elements):
+            return None
+        fed = self.trailing_feed()
+        ticket = self._cut("tear")
+        ticket.record["feed_after_dots"] = fed
+        return ticket
+
+    def trailing_feed(self) -> int:
+        """Dots fed after the last ink of the page so far (what passes the tear bar)."""
+        total = 0
+        for e in reversed(self.elements):
+            if e.kind != "feed":
+                break
+            total += e.height
+        return total
 
     def _need(self, pos: int, n: int) -> bytes:
         if pos + n > len(self._buf):
@@ -231,6 +259,9 @@ class EscPosDecoder:
                 self._need(pos, 4)
                 self._flush_line()
                 self.elements.append(_Element("feed", self._buf[pos + 3]))
+            if not self.cutter:
+                self.ignored_cuts += 1
+                return used, None
             return used, self._cut("partial" if m in (1, 49, 66) else "full")
         if cmd == 0x76:  # GS v 0 raster
             hdr = self._need(pos, 8)
@@ -276,9 +307,21 @@ class EscPosDecoder:
             n = self._need(pos, 3)[2]
             self.on_status(n)
             return 3
-        if cmd == 0x14:
-            return 2 + len(self._need(pos + 2, 3))
-        return 2 if cmd == 0x05 else 1
+        if cmd == 0x14:  # DLE DC4 fn ...: fn=8 has 7 parameter bytes, fn=1/2 two
+            fn = self._need(pos, 3)[2]
+            if fn == 8:
+                self._need(pos, 10)
+                self.clear_requests += 1
+                self._reset_page()  # what was buffered before it never prints
+                return 10
+            self._need(pos, 5)
+            if fn == 1:
+                self.beeps += 1
+            return 5
+        if cmd == 0x05:  # DLE ENQ n
+            self._need(pos, 3)
+            return 3
+        return 1
 
     # ---------------------------------------------------------------- content
 

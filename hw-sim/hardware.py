@@ -135,7 +135,8 @@ class SimHardware:
     """The bus, a printer emulator and a board emulator, answering control requests."""
 
     def __init__(self, wiring: Wiring, out: Path, *, socket_path: Path,
-                 printer_width_dots: int = 576, board_baudrate: int = 9600,
+                 printer_width_dots: int = 576, printer_cutter: bool = True,
+                 board_baudrate: int = 9600,
                  wav_dir: Path | None = None, press_ms: tuple[float, float] = PRESS_MS,
                  info: dict[str, str] | None = None) -> None:
         self.wiring = wiring
@@ -143,7 +144,8 @@ class SimHardware:
         self.wav_dir = wav_dir or out / "wav"
         self.press_ms = press_ms
         self.info = dict(info or {})
-        self.printer = PrinterEmulator(out_dir=out / "tickets", width_dots=printer_width_dots)
+        self.printer = PrinterEmulator(out_dir=out / "tickets", width_dots=printer_width_dots,
+                                       cutter=printer_cutter)
         self.board = BoardEmulator(baudrate=board_baudrate)
         self.bus = GpioBus(socket_path, devices=wiring.devices, control=self.handle,
                            on_event=self._on_bus_event)

@@ -9,6 +9,13 @@ wake-up); ``board_own_*`` is only the time inside the role (event in → both
 frames handed to the kernel). ``sleep_overshoot_p99_ms`` is the same run's
 timer noise baseline: on a loaded machine the overhead p99 tracks it.
 
+``bytes_per_call`` and ``blanks_per_call`` count everything one call costs
+the line and the signs: the call itself and, a highlight later, the redraw
+that turns its line from red to green (the bench's highlight is 50 ms so that
+happens inside each iteration). A blank is the sign clearing its display,
+which the emulator counts for every TEXT-file write and memory configuration
+(the Alpha protocol's reason for STRING files); the target is 0 on a call.
+
 The voice half times call event → WAV assembled and handed to playback.
 """
 
@@ -48,11 +55,13 @@ board_address = "12"
 url = "bench"
 baudrate = {baud}
 history = 4
+highlight_s = {highlight}
 ping_interval_s = 0
 [voice]
 clips_dir = "{clips}"
-output = "dir:/dev/null"
+output = "dir:{out}"
 """
+HIGHLIGHT_S = 0.05
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -84,34 +93,43 @@ def bench_board(iterations: int, baud: int, clips: Path) -> dict[str, float]:
     from tessera.drivers.alpha import AlphaBoard
     from tessera.sim.board import BoardEmulator
 
-    cfg = parse_config(CONFIG.format(baud=baud, clips=clips))
+    cfg = parse_config(CONFIG.format(baud=baud, clips=clips, out=clips.parent / "wav",
+                                     highlight=HIGHLIGHT_S))
     clock = SystemClock()
     emu = BoardEmulator(baudrate=baud, throttle=True).start()
     try:
-        link = BoardLink(lambda: AlphaBoard.open(emu.path, baudrate=baud), clock,
+        link = BoardLink(lambda: AlphaBoard.open(emu.path, baudrate=baud,
+                                                 hall_lines=cfg.board.history), clock,
                          ping_interval_s=0)
         role = DisplayRole(cfg, clock=clock, link=link)
         role.start(thread=False)
         assert emu.wait_bytes(link.bytes_written, timeout=30)
-        lat, over, own, sizes = [], [], [], []
+        lat, over, own, sizes, totals, blanks = [], [], [], [], [], []
         for i in range(iterations):
-            frames, sent = len(emu.frame_times), link.bytes_written
+            sent, blanked = link.bytes_written, emu.blanks()
             t0 = time.monotonic()
             role.on_event(_call(i))
             own.append(time.monotonic() - t0)
             n = link.bytes_written - sent
             if not emu.wait_bytes(link.bytes_written, timeout=10):
                 raise RuntimeError("emulator did not receive the frames")
-            emu.wait_frames(frames + 2)
             t_last = emu.frame_times[-1]
             lat.append(t_last - t0)
             over.append(t_last - t0 - n * 10 / baud)
             sizes.append(n)
+            time.sleep(max(HIGHLIGHT_S - (time.monotonic() - t0), 0) + 0.005)
+            role.tick()  # the highlight ran out: red -> green
+            if not emu.wait_bytes(link.bytes_written, timeout=10):
+                raise RuntimeError("emulator did not receive the frames")
+            totals.append(link.bytes_written - sent)
+            blanks.append(emu.blanks() - blanked)
             time.sleep(0.01)  # line idle between calls, as in a real hall
         role.stop()
     finally:
         emu.stop()
     return {
+        "bytes_per_call": statistics.median(totals),
+        "blanks_per_call": float(statistics.mean(blanks)),
         "board_latency_p50_ms": _pct(lat, 0.5) * 1e3,
         "board_latency_p99_ms": _pct(lat, 0.99) * 1e3,
         "board_line_ms": statistics.median(sizes) * 10 / baud * 1e3,
@@ -131,7 +149,8 @@ def bench_voice(iterations: int, clips: Path) -> dict[str, float]:
     from tessera.display.role import DisplayRole
     from tessera.display.voice import ClipLibrary
 
-    cfg = parse_config(CONFIG.format(baud=9600, clips=clips))
+    cfg = parse_config(CONFIG.format(baud=9600, clips=clips, out=clips.parent / "wav",
+                                     highlight=10.0))
     clock = SystemClock()
     out = _Stamp()
     ann = Announcer(ClipLibrary(clips), out, clock, languages=("zh", "en"), max_age_s=600)
@@ -169,6 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     quick = bool(getattr(args, "quick", False))
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
         clips = Path(tmp) / "clips"
+        (Path(tmp) / "wav").mkdir()  # voice.output: nothing is written there
         t = time.monotonic()
         generate_clips(clips, ["zh", "en"])
         gen_s = time.monotonic() - t

@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     b.add_argument("--throttle", action="store_true", help="pace input at baud (7E1)")
     b.add_argument("--silent", action="append", default=[], metavar="ADDR",
                    help="this board never answers read-back requests (repeatable)")
+    b.add_argument("--echo", action="store_true",
+                   help="echo every byte back, like a two-wire RS-485 adapter")
     b.add_argument("--out", default="", help="write <address>.png and .txt here on change")
     b.add_argument("--duration", type=float, default=0.0, help="stop after N seconds")
     from tessera.commands.sim_cmd import add_state_argument
@@ -65,7 +67,7 @@ def sim_board(args: argparse.Namespace) -> int:
             print(f"tessera sim board: --out {args.out} {problem}", file=sys.stderr)
             return 2
         out.mkdir(parents=True, exist_ok=True)
-    with BoardEmulator(baudrate=args.baud, throttle=args.throttle) as emu:
+    with BoardEmulator(baudrate=args.baud, throttle=args.throttle, echo=args.echo) as emu:
         emu.silent.update(a.upper() for a in args.silent)
         print(emu.path, flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None

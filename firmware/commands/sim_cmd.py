@@ -189,7 +189,8 @@ def sim_hardware(args: argparse.Namespace) -> int:
     prog = "tessera sim hardware"
     try:
         cfg = load_config(args.config)
-        width = get_profile(cfg.kiosk.printer.profile).width_dots
+        profile = get_profile(cfg.kiosk.printer.profile)
+        width = profile.width_dots
     except ConfigError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
@@ -199,6 +200,7 @@ def sim_hardware(args: argparse.Namespace) -> int:
     target = out / "branch.toml"
     wiring = sim_wiring(derived_config(cfg, out=out, always_open=args.always_open))
     hw = SimHardware(wiring, out, socket_path=path, printer_width_dots=width,
+                     printer_cutter=profile.cutter,
                      board_baudrate=cfg.board.baudrate,
                      info={"config": str(target), "source": str(args.config.resolve())})
     try:

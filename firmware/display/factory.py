@@ -41,7 +41,8 @@ def board_opener(cfg: BranchConfig, url: str | None = None) -> Callable[[], Call
 
     def open_board() -> CallerBoard:
         return AlphaBoard.open(url or b.url, baudrate=b.baudrate, bytesize=b.bytesize,
-                               parity=b.parity, stopbits=b.stopbits, flash=b.flash)
+                               parity=b.parity, stopbits=b.stopbits, flash=b.flash,
+                               sign=b.sign, hall_lines=b.history)
 
     return open_board
 
@@ -69,6 +70,10 @@ def build_role(cfg: BranchConfig, clock: Clock, *, emit: Emit | None = None,
                audio: AudioOut | None = None) -> DisplayRole:
     """The display role as configured; no board when neither board.url nor board_url is set."""
     link = None
+    if (board_url or cfg.board.url) and cfg.board.brightness and cfg.board.sign != "solar":
+        from tessera.drivers.alpha import SIGN_TYPES
+
+        log.warning("board.brightness is set but %s", SIGN_TYPES[cfg.board.sign].note)
     if board_url or cfg.board.url:
         link = BoardLink(board_opener(cfg, board_url), clock, emit=emit,
                          ping_interval_s=cfg.board.ping_interval_s)

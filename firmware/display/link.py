@@ -8,6 +8,11 @@ The link remembers what each address should show, so a board that stops
 answering or a line that drops costs nothing but a ``device.fault`` event:
 retries back off exponentially, and on recovery the full content (layout,
 text, brightness) is re-sent before ``device.recovered``.
+
+With ``ping_interval_s = 0`` (a TX-only line: nothing can answer) a board is
+never held back for lack of answers: the only fault is the line itself, and
+once it is open again every board gets its content at once, without waiting
+out a per-board backoff meant for boards that do not answer.
 """
 
 from __future__ import annotations
@@ -151,6 +156,8 @@ class BoardLink:
             self._fault(address, a, detail, event=False)
 
     def _fault(self, address: str, a: _Address, detail: str, *, event: bool = True) -> None:
+        if self._ping_interval <= 0 and not self._line_faulted and self._board is not None:
+            return  # no read-back on this line: a board cannot be "not answering"
         now = self._clock.monotonic()
         if not a.faulted:
             a.faulted, a.backoff = True, self._backoff[0]
@@ -188,7 +195,7 @@ class BoardLink:
             for address, a in list(self._addrs.items()):
                 if self._board is None:
                     return
-                if a.faulted and now >= a.retry_at:
+                if a.faulted and (now >= a.retry_at or self._ping_interval <= 0):
                     self._retry(address, a, now)
                 elif not a.faulted and self._ping_interval > 0 and now >= a.next_ping:
                     a.next_ping = now + self._ping_interval

@@ -12,6 +12,12 @@ at 9600 baud) while the printer needs a fraction of a second to print it. So in
 - everything else (CJK on a non-CJK printer, the logo, QR on printers without
   native QR) as ``GS v 0`` raster cropped to its ink, blank rows sent as feed.
 
+The QR code gets the 4-module quiet zone ISO/IEC 18004 asks for as paper feed
+above and below it (``QR_QUIET_MODULES``; the paper beyond the printable
+width gives more than that at the sides). A job ends with ``GS V 65`` (feed
+to the cutter, cut) on a printer with a cutter and with a feed that brings
+the last line past the tear bar on one without (``PrinterProfile.cutter``).
+
 ``raster`` renders the whole page; ``text`` never sends raster and fails on
 content that would need it (the config check catches that at start-up).
 
@@ -28,6 +34,7 @@ from tessera.drivers.printer_profiles import PrinterProfile
 from tessera.errors import TesseraError
 from tessera.printing.layout import (
     QR,
+    QR_QUIET_MODULES,
     Align,
     Block,
     Gap,
@@ -178,22 +185,27 @@ class TicketEncoder:
     def encode(self, doc: TicketDoc) -> bytes:
         if self.mode is Mode.RASTER:
             page = self.renderer.render(doc)
-            return INIT + align(Align.LEFT) + raster(page, crop_x=False) + CUT
+            return INIT + align(Align.LEFT) + raster(page, crop_x=False) + self.job_end()
         out = bytearray(INIT)
         self._state: tuple[Align, int, bool] = (Align.LEFT, 1, False)
         for block in doc.blocks:
             out += self._block(block)
-        out += CUT
+        out += self.job_end()
         return bytes(out)
+
+    def job_end(self) -> bytes:
+        """Cut, or feed the last line past the tear bar on a printer without a cutter."""
+        return CUT if self.profile.cutter else feed(self.profile.tear_feed_dots)
 
     def _block(self, block: Block) -> bytes:
         if isinstance(block, Gap):
             return feed(block.dots)
         if isinstance(block, QR):
+            quiet = feed(QR_QUIET_MODULES * block.module)
             if self.profile.native_qr:
-                return self._style(Align.CENTER, 1, False) + qr_native(
-                    block.payload, block.module, block.error) + feed(8)
-            return self._raster(qr_image(block), Align.CENTER, "the QR code") + feed(8)
+                return self._style(Align.CENTER, 1, False) + quiet + qr_native(
+                    block.payload, block.module, block.error) + quiet
+            return quiet + self._raster(qr_image(block), Align.CENTER, "the QR code") + quiet
         if isinstance(block, Logo):
             img, _, _ = self.renderer.block_image(block)
             assert img is not None

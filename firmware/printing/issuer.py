@@ -7,6 +7,11 @@
 
 A number is only reserved when the printer said it can print; a ticket whose
 print failed is voided with the reason (the engine never reuses or shows it).
+Before a ticket whose bytes reached the printer is voided, the printer's
+buffers are emptied with the real-time clear its profile names (``DLE DC4 8``
+or ``DLE ENQ 2``): a printer stopped by a fault keeps the rest of the job and
+would print the voided number when the paper is reloaded. A model without
+one is logged with its profile's ``clear_note``.
 Printer faults and recoveries go to ``on_device_event(type, data)`` as
 ``device.fault`` / ``device.recovered`` with ``{"kind": "printer", "state", "detail"}``;
 paper near-end is reported once and issuing goes on.
@@ -101,15 +106,29 @@ class TicketIssuer:
             self.printer.send(data)
         except PrinterLinkError as e:
             self._report(PrinterStatus.unknown(str(e)))
+            self._clear(ticket)  # part of the job may sit in the printer (re-plugged link)
             self._void(ticket, "printer-link-lost", str(e))
         after = self.printer.status(
             wait_s=self.printer.transfer_time_s(len(data)) + AFTER_JOB_MARGIN_S)
         self._report(after)
         if after.state in _REFUSE:
+            self._clear(ticket)
             self._void(ticket, f"printer-{after.state.value.replace('_', '-')}", after.detail)
         if after.state is PrinterState.UNKNOWN and self.require_status:
+            self._clear(ticket)
             self._void(ticket, "printer-no-status", after.detail)
         return self.engine.confirm_printed(ticket.id)
+
+    def _clear(self, ticket: TicketLike) -> None:
+        """Empty the printer's buffers so the ticket about to be voided never prints."""
+        try:
+            cleared = self.printer.clear_job()
+        except Exception:  # a clear that fails must not stop the void
+            log.exception("clearing the printer's buffer for ticket %s failed", ticket.number)
+            cleared = False
+        if not cleared:
+            note = self.printer.profile.clear_note or "the printer did not take the clear"
+            log.warning("voided ticket %s may still print: %s", ticket.number, note)
 
     def _void(self, ticket: TicketLike, reason: str, detail: str) -> NoReturn:
         try:

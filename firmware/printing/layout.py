@@ -27,6 +27,7 @@ MARGIN = 8
 # A fixed mask skips segno's scoring of all eight (6 ms a ticket on x86, far more
 # on a Pi); every mask gives a valid code, and at 6 dots a module all of them scan.
 QR_MASK = 2
+QR_QUIET_MODULES = 4  # ISO/IEC 18004: a 4-module light margin on every side
 
 
 class Align(IntEnum):
@@ -149,7 +150,7 @@ class TicketRenderer:
             return self.band(block), line_height(block), block.align
         if isinstance(block, QR):
             img = qr_image(block)
-            return img, img.height + 8, Align.CENTER
+            return img, img.height + 2 * QR_QUIET_MODULES * block.module, Align.CENTER
         logo = Image.open(block.path).convert("L")
         if logo.width > self.width:
             logo = logo.resize((self.width, logo.height * self.width // logo.width))

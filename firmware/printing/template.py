@@ -183,7 +183,8 @@ class TicketTemplate:
             if extra:
                 blocks.append(Line(extra, bold=True))
         if self.t.qr:
-            blocks += [Gap(8), QR(self.t.qr.format(**f), self.t.qr_module, self.t.qr_error)]
+            # the QR block carries its own 4-module quiet zone above and below
+            blocks.append(QR(self.t.qr.format(**f), self.t.qr_module, self.t.qr_error))
         if self.t.footer:
             blocks += [Gap(8), Line(self.t.footer)]
         return tuple(blocks)

@@ -72,9 +72,19 @@ class KioskIssuer:
         return self.printer_state()
 
     def beep(self) -> None:
+        """Beep on the printer; during a fault only where the model beeps in real time.
+
+        A buffered beep sent to a faulted printer would not sound now and would
+        fire later with every other queued one, so it is not sent: the kiosk's
+        fault lamp (lit for that fault) is the customer's signal then.
+        """
         self.beeps += 1
         printer = getattr(self.issuer, "printer", None)
         beep = getattr(printer, "beep", None)
+        state = self.issuer.state
+        during_fault = state is not None and str(state) not in ("online", "near_end")
         with self._lock:
-            if beep is None or not beep():
-                log.info("kiosk: ticket refused (this printer model has no buzzer)")
+            if beep is None or not beep(during_fault=during_fault):
+                log.info("kiosk: ticket refused (%s)", "printer faulted, its buzzer cannot "
+                         "sound now; the fault lamp shows it" if during_fault
+                         else "this printer model has no buzzer")

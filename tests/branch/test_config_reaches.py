@@ -553,6 +553,7 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "board.brightness": R("sim", {"00:00": 55}, _hall_brightness, 55),
     "board.ping_interval_s": R("sim", 2.5, lambda b: b.branch.display.link._ping_interval),
     "board.flash": R("sim", True, lambda b: _board(b)._flash),
+    "board.sign": R("sim", "solar", lambda b: _board(b).sign.name),
     "board.device": R("sim", "hall", lambda b: [
         d for d in b.branch.emitters if d.startswith("display-")], ["display-hall"]),
     # [voice]

@@ -42,7 +42,8 @@ def test_memory_brightness_and_read_frames() -> None:
     body = b"\x02E$AAU0040FF001BL00100000\x03"
     assert alpha.memory_frame("11", [("A", "A", 64), ("1", "B", 16)]) == \
         HEAD + b"11" + body + cs(body) + b"\x04"
-    body = b"\x02E/32\x03"  # 50 % = 0x32
+    # Set Dimming Register: E / threshold FF, level 04 (44 %, the nearest to 50 %)
+    body = b"\x02E/FF04\x03"
     assert alpha.brightness_frame("0a", 50) == HEAD + b"0A" + body + cs(body) + b"\x04"
     body = b"\x02F \x03"
     assert alpha.read_special_frame("FF") == HEAD + b"FF" + body + cs(body) + b"\x04"

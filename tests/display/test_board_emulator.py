@@ -17,10 +17,10 @@ from tessera.sim.board import BoardEmulator
 
 
 def make_role(emu_path: Any, clock: VirtualClock, events: list[tuple[str, dict[str, Any]]],
-              *, ping: float = 0, board_extra: str = "") -> DisplayRole:
+              *, ping: float = 0, board_extra: str = "", sign: str = "betabrite") -> DisplayRole:
     cfg = make_config(url="unused", ping=ping, board_extra=board_extra)
     path = emu_path if callable(emu_path) else (lambda: emu_path)
-    link = BoardLink(lambda: AlphaBoard.open(path()), clock, ping_interval_s=ping,
+    link = BoardLink(lambda: AlphaBoard.open(path(), sign=sign), clock, ping_interval_s=ping,
                      emit=lambda t, d: events.append((t, d)))
     return DisplayRole(cfg, clock=clock, link=link)
 
@@ -160,17 +160,30 @@ def test_line_drop_faults_retries_and_resends_everything(clock: VirtualClock) ->
 
 def test_brightness_follows_the_time_of_day(emulator: BoardEmulator,
                                             clock: VirtualClock) -> None:
-    schedule = 'brightness = { "07:00" = 100, "10:00" = 40, "19:00" = 20 }'
-    role = make_role(emulator.path, clock, [], board_extra=schedule)
+    # Set Dimming Register levels: 100/86/72/58/44 %; 40 % is sent as the nearest, 44 %
+    schedule = 'brightness = { "07:00" = 100, "10:00" = 86, "19:00" = 40 }'
+    role = make_role(emulator.path, clock, [], board_extra=schedule, sign="solar")
     role.start(thread=False)
     role.tick()  # 10:30 in Shanghai
     settle(emulator, role)
     assert {a: emulator.signs[a].brightness for a in ("01", "11", "12", "13")} == \
-        dict.fromkeys(("01", "11", "12", "13"), 40)
+        dict.fromkeys(("01", "11", "12", "13"), 86)
     clock.advance(9 * 3600)  # 19:30
     role.tick()
     settle(emulator, role)
-    assert emulator.signs["01"].brightness == 20
+    assert emulator.signs["01"].brightness == 44
+    assert emulator.rejected == {}
+
+
+def test_a_sign_that_cannot_dim_gets_no_brightness_frame(emulator: BoardEmulator,
+                                                         clock: VirtualClock) -> None:
+    schedule = 'brightness = { "07:00" = 100, "10:00" = 40 }'
+    role = make_role(emulator.path, clock, [], board_extra=schedule)  # a BetaBrite
+    role.start(thread=False)
+    role.tick()
+    settle(emulator, role)
+    assert emulator.text("13") == "closed"
+    assert {a: emulator.signs[a].brightness for a in ("01", "11")} == {"01": 100, "11": 100}
 
 
 @pytest.mark.timeout(30)

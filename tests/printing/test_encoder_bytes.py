@@ -86,13 +86,14 @@ def test_ascii_number_uses_native_size_and_resets_it() -> None:
 
 def test_qr_is_native_when_the_profile_has_it() -> None:
     doc = TicketDoc("t", (), (QR("ABC", module=4, error="L"),))
-    expected = (ESC_INIT + bytes([0x1B, 0x61, 1])
+    # ISO/IEC 18004 quiet zone: 4 modules x 4 dots = ESC J 16 above and below
+    expected = (ESC_INIT + bytes([0x1B, 0x61, 1]) + bytes([0x1B, 0x4A, 16])
                 + bytes([0x1D, 0x28, 0x6B, 4, 0, 49, 65, 50, 0])
                 + bytes([0x1D, 0x28, 0x6B, 3, 0, 49, 67, 4])
                 + bytes([0x1D, 0x28, 0x6B, 3, 0, 49, 69, 48])
                 + bytes([0x1D, 0x28, 0x6B, 6, 0, 49, 80, 48]) + b"ABC"
                 + bytes([0x1D, 0x28, 0x6B, 3, 0, 49, 81, 48])
-                + bytes([0x1B, 0x4A, 8]) + CUT)
+                + bytes([0x1B, 0x4A, 16]) + CUT)
     assert encoder("TM-T20II").encode(doc) == expected
 
 
@@ -132,3 +133,22 @@ def test_byte_budgets_for_the_example_tickets(bank_cfg, clinic_cfg, sample_ticke
     clinic_ticket = dataclasses.replace(sample_ticket, service="reception", number="R007")
     assert size_of(clinic_cfg, "TM-T20II", ticket=clinic_ticket) <= 1024
     assert size_of(bank_cfg, "TM-T20II", "raster") > 10 * size_of(bank_cfg, "XP-80C-CN")
+
+
+def test_a_printer_without_cutter_feeds_to_the_tear_bar() -> None:
+    doc = TicketDoc("t", (), (Line("HI"),))
+    # PT-210: no GS V; ESC J 96 = 12 mm at 8 dots/mm brings the last line past the bar
+    centre = bytes([0x1B, 0x61, 1])  # ESC a 1: lines are centred by default
+    assert encoder("PT-210").encode(doc) == ESC_INIT + centre + b"HI\n" + bytes([0x1B, 0x4A, 96])
+    # a printer with a cutter: GS V 65 16 (feed 16 dots to the cutter, then cut)
+    assert encoder("TM-T20II").encode(doc) == ESC_INIT + centre + b"HI\n" + CUT
+    raster_job = encoder("PT-210", "raster").encode(doc)
+    assert raster_job.endswith(bytes([0x1B, 0x4A, 96])) and bytes([0x1D, 0x56]) not in raster_job
+
+
+def test_raster_qr_has_a_four_module_quiet_zone() -> None:
+    doc = TicketDoc("t", (), (QR("ABC", module=5, error="L"),))
+    data = encoder("PT-210").encode(doc)
+    # ESC J 20 (4 modules x 5 dots), then the raster code, then ESC J 20 again
+    assert data.startswith(ESC_INIT + bytes([0x1B, 0x4A, 20]))
+    assert data.endswith(bytes([0x1B, 0x4A, 20]) + bytes([0x1B, 0x4A, 96]))

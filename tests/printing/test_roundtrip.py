@@ -76,9 +76,13 @@ def test_latin_printer_gets_cjk_as_raster_bands(bank_cfg, printer_cfg, emulator_
 def test_58mm_printer_without_native_qr_prints_a_scannable_raster_qr(  # type: ignore[no-untyped-def]
         bank_cfg, printer_cfg, emulator_factory, sample_ticket) -> None:
     cfg = printer_cfg(bank_cfg, profile="PT-210")
-    emu = emulator_factory(width_dots=384)
-    _, printed = print_ticket(cfg, "PT-210", emu, sample_ticket)
+    emu = emulator_factory(width_dots=384, cutter=False)  # the PT-210 has a tear bar only
+    data, printed = print_ticket(cfg, "PT-210", emu, sample_ticket)
     assert printed.record["qr"] == []  # no GS ( k sent
+    # no GS V: the job ends with ESC J 96 (12 mm at 8 dots/mm) past the tear bar
+    assert bytes([0x1D, 0x56]) not in data and data.endswith(bytes([0x1B, 0x4A, 96]))
+    assert printed.record["cut"] == "tear" and printed.record["feed_after_dots"] >= 96
+    assert emu._decoder.ignored_cuts == 0
     assert qr_from_png(printed.record["png"]) == [QR_URL + sample_ticket.id]
 
 

@@ -135,7 +135,7 @@ def test_network_printer_on_loopback() -> None:
 
 @pytest.mark.parametrize(("profile", "expected"), [
     ("XP-80C-CN", bytes([0x1B, 0x42, 1, 2])),  # ESC B: 1 beep of 2 x 50 ms
-    ("TM-T20II", bytes([0x1B, 0x70, 0, 50, 100])),  # ESC p: pin 2, 100 ms on, 200 ms off
+    ("TM-T20II", bytes([0x10, 0x14, 1, 0, 1])),  # DLE DC4 fn=1: real-time pulse, pin 2
 ])
 def test_beep_sends_the_models_buzzer_command(profile: str, expected: bytes) -> None:
     # loop:// hands back exactly what the driver wrote
