@@ -25,6 +25,7 @@ import logging
 import os
 import pickle
 import platform
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -141,6 +142,9 @@ class PrinterPort(Protocol):
     def close(self) -> None: ...
 
 
+CAPABILITIES_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
+
+
 def capabilities_cache_dir() -> Path:
     """Where the kiosk keeps python-escpos' capabilities pickle (``$XDG_CACHE_HOME``)."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -148,17 +152,24 @@ def capabilities_cache_dir() -> Path:
 
 
 def use_capabilities_cache(cache_dir: Path | None = None) -> None:
-    """Point python-escpos at a lasting, ready-made capabilities pickle.
+    """Load python-escpos' printer database from a lasting, ready-made pickle.
 
     Without ``ESCPOS_CAPABILITIES_PICKLE_DIR`` python-escpos 3.1 pickles its
     printer database into a fresh temporary directory in every process, so each
     start YAML-parses 96 KB of JSON (~150 ms, ~3 MiB peak). The pickle is
     written here atomically (the library truncates it in place, which a second
     process starting at the same moment could read half-written) and rebuilt
-    when the package's capabilities file is newer. Best effort: any OSError
-    leaves the library's own behaviour.
+    when the package's capabilities file is newer. The library reads that
+    variable once, when ``escpos.capabilities`` is imported, and offers no other
+    way to be told: so it is set for that import only and the environment is
+    restored afterwards (nothing else in the process, nor a child process, sees
+    it). A variable the user set is respected. Best effort: any OSError leaves
+    the library's own behaviour.
     """
-    if "ESCPOS_CAPABILITIES_PICKLE_DIR" in os.environ:
+    if "escpos.capabilities" in sys.modules:
+        return  # loaded already: its database is in memory
+    if CAPABILITIES_ENV in os.environ:
+        importlib.import_module("escpos.capabilities")
         return
     try:
         if cache_dir is None:
@@ -181,7 +192,11 @@ def use_capabilities_cache(cache_dir: Path | None = None) -> None:
     except (OSError, RuntimeError) as e:  # RuntimeError: no home directory
         log.debug("escpos capabilities cache unavailable (%s); python-escpos parses its own", e)
         return
-    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(cache_dir)
+    os.environ[CAPABILITIES_ENV] = str(cache_dir)
+    try:
+        importlib.import_module("escpos.capabilities")
+    finally:
+        os.environ.pop(CAPABILITIES_ENV, None)
 
 
 class _LogWriter(io.TextIOBase):
