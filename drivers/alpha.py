@@ -20,11 +20,14 @@ Everything here was written from the protocol description, Alpha Sign
 Communications Protocol (Adaptive Micro Systems 97088061): command codes
 A/E/F/G, control codes 0x07 flash, 0x0D new line, 0x10 call string, 0x1C
 colour; special functions ``$`` (memory configuration) and ``/`` (Set Dimming
-Register, Solar signs). Cross-checked against two open implementations of the
-same document: msparks/alphasign (memory table entries ``label type lock
-size(4 hex) qqqq``; a 1 s pause after clearing memory) and
-prototux/python-alphasign (``set_dimming_reg``: two hex digits of dimming
-register, then a brightness level 00..04 = 100/86/72/58/44 %).
+Register, Solar signs); read special functions (F) ``$`` (memory
+configuration) and `` `` (time of day), labels as listed by adamhb123/NuInfoSys;
+that the ``$`` reply (``E$``) carries the file table in the ``E$`` entry format
+is our reading, not verified on a sign (see ``probe``). Cross-checked against
+two open implementations of the same document: msparks/alphasign (memory
+table entries ``label type lock size(4 hex) qqqq``; a 1 s pause after clearing
+memory) and prototux/python-alphasign (``set_dimming_reg``: two hex digits of
+dimming register, then a brightness level 00..04 = 100/86/72/58/44 %).
 
 Why STRING files: writing a TEXT file makes the sign blank and restart its
 display; a STRING file called from a TEXT file (``0x10`` + label) is redrawn
@@ -35,12 +38,15 @@ and the end of a highlight never blank the sign.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from tessera.drivers.errors import DeviceError
+
+log = logging.getLogger(__name__)
 
 SYNC = b"\x00" * 5
 SOH, STX, ETX, EOT, ESC = b"\x01", b"\x02", b"\x03", b"\x04", b"\x1b"
@@ -58,8 +64,8 @@ CALL_STRING = b"\x10"
 COLOUR = b"\x1c"
 RED, GREEN, AMBER = "1", "2", "3"
 # special function labels
-SF_MEMORY = "$"  # memory configuration (clears every file)
-SF_TIME = " "  # time of day; read back as liveness probe
+SF_MEMORY = "$"  # memory configuration (clears every file); read back as the probe
+SF_TIME = " "  # time of day; the probe of a sign that does not report its memory
 SF_DIMMING = "/"  # Set Dimming Register (Solar signs): threshold + level 00..04
 
 HALL_TEXT_LABEL = "A"
@@ -78,6 +84,17 @@ DIM_LEVELS = (100, 86, 72, 58, 44)  # Set Dimming Register brightness codes 00..
 # Set Dimming Register threshold: FF = the level applies whatever the light sensor
 # reads (our reading of the protocol; see docs/display.md)
 DIM_THRESHOLD = "FF"
+# what a probe (``AlphaBoard.probe``) found
+PROBE_OK = "ok"  # answers, and holds the memory configuration the driver wrote
+PROBE_LOST = "memory-lost"  # answers, without that configuration (power cycle, reset)
+PROBE_SILENT = "silent"  # no answer
+MEMORY_ENTRY_CHARS = 11  # label, type, lock, size (4 hex), start/stop or 0000 (4)
+REPLY_FRAME_CHARS = 20  # NUL*5 SOH '000' STX 'E' label ... ETX cksum*4 EOT, without the data
+# a sign that answers the time but never its memory table, this many probes in a
+# row, is taken not to support the memory read: it is probed by the time only
+TABLE_MISSES_MAX = 3
+# reply time allowed for the table of a sign this driver has not configured yet
+UNKNOWN_TABLE_ENTRIES = 16
 
 
 class SignType(NamedTuple):
@@ -129,6 +146,10 @@ class CallerBoard(Protocol):
 
     def ping(self, address: str) -> bool:
         """True when the board at ``address`` answers a read-back request."""
+        ...
+
+    def probe(self, address: str) -> str:
+        """``PROBE_OK``, ``PROBE_LOST`` (answers without its configuration) or ``PROBE_SILENT``."""
         ...
 
     def close(self) -> None: ...
@@ -213,7 +234,10 @@ def write_string_frame(address: str, label: str, text: str) -> bytes:
     return frame(address, WRITE_STRING, label.encode("ascii") + sign_text(text))
 
 
-def memory_frame(address: str, files: Sequence[tuple[str, str, int]]) -> bytes:
+MemoryFile = tuple[str, str, int]  # (label, kind 'A' text / 'B' string, size)
+
+
+def memory_frame(address: str, files: Sequence[MemoryFile]) -> bytes:
     """Memory configuration (E$) for ``(label, kind 'A' text / 'B' string, size)`` files.
 
     TEXT files run always (start FF, stop 00); STRING files carry 0000 there.
@@ -239,8 +263,38 @@ def brightness_frame(address: str, percent: int) -> bytes:
 
 
 def read_special_frame(address: str, label: str = SF_TIME) -> bytes:
-    """Ask the sign to send back special function ``label`` (used as a ping)."""
+    """Ask the sign to send back special function ``label`` (F: ``$`` memory, `` `` time)."""
     return frame(address, READ_SPECIAL, label.encode("ascii"))
+
+
+def parse_memory_table(data: bytes) -> dict[str, tuple[str, int]]:
+    """label -> (type, size) from the data of an ``E$`` reply (the ``$`` stripped).
+
+    Entries are ``label type lock size(4 hex) qqqq``, as written by ``E$``;
+    an entry that does not parse is left out (it then counts as missing).
+    """
+    files: dict[str, tuple[str, int]] = {}
+    text = data.decode("ascii", "replace")
+    for i in range(0, len(text) - MEMORY_ENTRY_CHARS + 1, MEMORY_ENTRY_CHARS):
+        entry = text[i:i + MEMORY_ENTRY_CHARS]
+        try:
+            files[entry[0]] = (entry[1], int(entry[3:7], 16))
+        except ValueError:
+            continue
+    return files
+
+
+def table_holds(table: dict[str, tuple[str, int]], files: Sequence[MemoryFile]) -> bool:
+    """Whether a sign's memory ``table`` still has every file of ``files``.
+
+    Same label and type, and at least the size written (a sign may round a
+    size up; extra files of its own do not matter).
+    """
+    for label, kind, size in files:
+        got = table.get(label)
+        if got is None or got[0] != kind or got[1] < size:
+            return False
+    return True
 
 
 def hall_labels(slots: int) -> tuple[str, str]:
@@ -263,13 +317,19 @@ def hall_layout_payload(slots: int, *, flash: bool = False) -> bytes:
     return NEW_LINE.join(parts)
 
 
+def hall_memory_files(slots: int, *, flash: bool = False) -> list[MemoryFile]:
+    """The hall board's files: TEXT 'A' sized to its layout + 2 STRING files a line."""
+    red, green = hall_labels(slots)
+    files = [(HALL_TEXT_LABEL, "A", len(hall_layout_payload(slots, flash=flash)))]
+    files += [(label, "B", HALL_STRING_SIZE) for label in red + green]
+    return files
+
+
 def hall_layout_frames(address: str, slots: int, *, flash: bool = False) -> list[bytes]:
     """Memory configuration (TEXT 'A' + 2 STRING files a line) and the hall layout."""
     layout = hall_layout_payload(slots, flash=flash)
-    red, green = hall_labels(slots)
-    files = [(HALL_TEXT_LABEL, "A", len(layout))]
-    files += [(label, "B", HALL_STRING_SIZE) for label in red + green]
-    return [memory_frame(address, files), write_text_frame(address, HALL_TEXT_LABEL, layout)]
+    return [memory_frame(address, hall_memory_files(slots, flash=flash)),
+            write_text_frame(address, HALL_TEXT_LABEL, layout)]
 
 
 def hall_strings(lines: Sequence[BoardLine], slots: int) -> dict[str, str]:
@@ -284,14 +344,15 @@ def hall_strings(lines: Sequence[BoardLine], slots: int) -> dict[str, str]:
     return out
 
 
+FIELD_MEMORY_FILES: list[MemoryFile] = [(HALL_TEXT_LABEL, "A", 64),
+                                         (FIELD_STRING_LABEL, "B", FIELD_STRING_SIZE)]
+
+
 def field_layout_frames(address: str) -> list[bytes]:
     """Memory + TEXT layout of a counter board whose text is STRING file '1'."""
     layout = COLOUR + AMBER.encode("ascii") + CALL_STRING + FIELD_STRING_LABEL.encode("ascii")
-    return [
-        memory_frame(address, [(HALL_TEXT_LABEL, "A", 64),
-                               (FIELD_STRING_LABEL, "B", FIELD_STRING_SIZE)]),
-        write_text_frame(address, HALL_TEXT_LABEL, layout),
-    ]
+    return [memory_frame(address, FIELD_MEMORY_FILES),
+            write_text_frame(address, HALL_TEXT_LABEL, layout)]
 
 
 def parse_reply(packet: bytes) -> tuple[str, bytes] | None:
@@ -342,6 +403,17 @@ class AlphaBoard:
         self._lock = threading.Lock()
         self._ready: set[str] = set()
         self._hall: dict[str, dict[str, str]] = {}  # address -> STRING label -> text sent
+        # the memory table probe (see ``probe``): what each address was configured with,
+        # whether its table has been read back as configured since, how many
+        # configurations in a row were never read back as written, and the signs that
+        # answer the time of day but not the memory read
+        self._files: dict[str, list[MemoryFile]] = {}
+        self._verified: set[str] = set()
+        self._unmatched: dict[str, int] = {}
+        self._unverifiable: set[str] = set()
+        self._table_seen: set[str] = set()
+        self._table_misses: dict[str, int] = {}
+        self._time_only: set[str] = set()
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 9600, bytesize: int = 7, parity: str = "E",
@@ -377,9 +449,11 @@ class AlphaBoard:
                 raise BoardError(f"caller board line write failed: {e}") from e
         return len(data)
 
-    def _configure(self, memory: bytes) -> int:
+    def _configure(self, address: str, memory: bytes, files: Sequence[MemoryFile]) -> int:
         """Send a memory configuration and wait until the sign can take content."""
         n = self._send(memory)
+        self._files[address] = list(files)
+        self._verified.discard(address)
         # the write returns once the kernel has the bytes: wait for the line, then settle
         time.sleep(len(memory) * self._char_s + self._settle_s)
         return n
@@ -392,7 +466,8 @@ class AlphaBoard:
         if sent is None:
             self._hall.pop(addr, None)
             memory, layout = hall_layout_frames(addr, self._hall_lines, flash=self._flash)
-            n += self._configure(memory)
+            n += self._configure(addr, memory,
+                                 hall_memory_files(self._hall_lines, flash=self._flash))
             n += self._send(layout, *(write_string_frame(addr, label, text)
                                       for label, text in wanted.items()))
         else:
@@ -407,7 +482,7 @@ class AlphaBoard:
         if full or addr not in self._ready:
             self._ready.discard(addr)
             memory, layout = field_layout_frames(addr)
-            n += self._configure(memory)
+            n += self._configure(addr, memory, FIELD_MEMORY_FILES)
             n += self._send(layout)
         n += self._send(write_string_frame(addr, FIELD_STRING_LABEL, text[:FIELD_STRING_SIZE]))
         self._ready.add(addr)
@@ -420,28 +495,100 @@ class AlphaBoard:
         return self._send(brightness_frame(address, percent))
 
     def ping(self, address: str) -> bool:
-        request = read_special_frame(address)
+        """True when the sign at ``address`` answers (see ``probe``)."""
+        return self.probe(address) != PROBE_SILENT
+
+    def probe(self, address: str) -> str:
+        """One small read-back: is the sign there, and does it still hold its configuration?
+
+        Reads the memory configuration (``F$``; the sign answers ``E$`` + its file
+        table) and compares it with the files this driver configured at
+        ``address``: ``PROBE_LOST`` when one of them is gone or changed type or
+        shrank (the sign lost power and came back with its factory memory, or was
+        reset), ``PROBE_OK`` when it holds them, ``PROBE_SILENT`` without a reply.
+
+        A sign that has never answered ``F$`` is asked the time of day as well, and
+        after ``TABLE_MISSES_MAX`` such probes in a row (answers the time, never the
+        table) only the time: it is alive, but a lost configuration goes unnoticed
+        (logged once). A sign whose table never reads back as configured, twice in
+        a row right after being configured, is taken to report its table in a form
+        of its own: from then on the table is not compared (logged once), so a
+        mismatch cannot turn into a resend at every probe.
+        """
+        addr = check_address(address)
+        if addr not in self._time_only:
+            files = self._files.get(addr)
+            entries = len(files) if files is not None else UNKNOWN_TABLE_ENTRIES
+            data = self._read_special(addr, SF_MEMORY, entries * MEMORY_ENTRY_CHARS)
+            if data is not None and data[:1] == SF_MEMORY.encode("ascii"):
+                self._table_seen.add(addr)
+                self._table_misses.pop(addr, None)
+                return self._compare(addr, parse_memory_table(data[1:]))
+            if addr in self._table_seen:
+                return PROBE_SILENT  # it did answer this before: not answering now
+        data = self._read_special(addr, SF_TIME, 4)
+        if data is None or data[:1] != SF_TIME.encode("ascii"):
+            return PROBE_SILENT
+        if addr not in self._time_only:
+            misses = self._table_misses[addr] = self._table_misses.get(addr, 0) + 1
+            if misses >= TABLE_MISSES_MAX:
+                self._time_only.add(addr)
+                log.warning("caller board %s answers the time of day but not the memory "
+                            "configuration read (F$): a power-cycled sign at this address "
+                            "is not detected", addr)
+        return PROBE_OK
+
+    def _compare(self, addr: str, table: dict[str, tuple[str, int]]) -> str:
+        files = self._files.get(addr)
+        if files is None or addr in self._unverifiable:
+            return PROBE_OK  # nothing configured yet by us, or nothing to compare with
+        if table_holds(table, files):
+            self._verified.add(addr)
+            self._unmatched.pop(addr, None)
+            return PROBE_OK
+        if addr not in self._verified:  # not read back as written since the last E$
+            unmatched = self._unmatched[addr] = self._unmatched.get(addr, 0) + 1
+            if unmatched >= 2:
+                self._unverifiable.add(addr)
+                log.warning("caller board %s never reports the memory configuration it "
+                            "was sent (reports %s): its table is no longer compared, so a "
+                            "power-cycled sign at this address is not detected",
+                            addr, sorted(table.items()))
+                return PROBE_OK
+        return PROBE_LOST
+
+    def _read_special(self, addr: str, label: str, data_chars: int) -> bytes | None:
+        """Send read special function ``label``; the reply's data (after ``E``) or None."""
+        request = read_special_frame(addr, label)
+        reply_chars = REPLY_FRAME_CHARS + data_chars
         with self._lock:
             try:
                 self._port.reset_input_buffer()
                 self._port.write(request)
                 self._port.flush()
-                reply = self._read_packet(request)
+                # the reply takes its own line time on top of the sign's answer delay
+                reply = self._read_packet(
+                    request, timeout=self._reply_timeout + 2 * reply_chars * self._char_s,
+                    limit=256 + len(request) + 2 * reply_chars)
             except Exception as e:
                 raise BoardError(f"caller board line failed during ping: {e}") from e
         parsed = parse_reply(reply) if reply else None
-        return parsed is not None and parsed[0] == WRITE_SPECIAL and parsed[1][:1] == b" "
+        if parsed is None or parsed[0] != WRITE_SPECIAL:
+            return None
+        return parsed[1]
 
-    def _read_packet(self, request: bytes = b"") -> bytes:
+    def _read_packet(self, request: bytes = b"", *, timeout: float | None = None,
+                     limit: int | None = None) -> bytes:
         """The first packet that is not our own ``request`` echoed back.
 
         A two-wire RS-485 adapter often hears its own transmission: the request
         comes back before the sign's reply and ends with the same EOT.
         """
-        deadline = time.monotonic() + self._reply_timeout
+        deadline = time.monotonic() + (self._reply_timeout if timeout is None else timeout)
+        limit = 256 + len(request) if limit is None else limit
         echo = request.lstrip(b"\x00")
         buf = bytearray()
-        while time.monotonic() < deadline and len(buf) < 256 + len(request):
+        while time.monotonic() < deadline and len(buf) < limit:
             chunk = self._port.read(64)
             if not chunk:
                 continue

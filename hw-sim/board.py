@@ -25,7 +25,14 @@ differs from a plain decoder:
 - ``E/`` is Set Dimming Register: a threshold (2 hex digits) and a level
   00..04 (100/86/72/58/44 %); anything else is rejected;
 - ``echo=True`` plays a two-wire RS-485 adapter that hears its own
-  transmission: every byte the driver sends comes back to it.
+  transmission: every byte the driver sends comes back to it;
+- read special functions (``F``): `` `` answers the time of day, ``$`` the
+  memory configuration (``E$`` + the file table as ``E$`` wrote it; empty
+  for factory memory). ``time_only`` holds addresses of signs that answer
+  the time but not ``$`` (older firmware);
+- ``power_cycle(address)`` plays a sign without battery-backed memory that
+  lost power while the line stayed up: memory table, files and brightness are
+  gone (factory memory, display empty), and it keeps answering.
 """
 
 from __future__ import annotations
@@ -73,6 +80,7 @@ class SignState:
     frames: int = 0
     blanks: int = 0  # times the display blanked (TEXT write, memory configuration)
     busy_until: float = 0.0
+    power_cycles: int = 0
 
 
 class BoardEmulator:
@@ -87,6 +95,7 @@ class BoardEmulator:
         self.signs: dict[str, SignState] = {}
         self.rejected: dict[str, int] = {}
         self.silent: set[str] = set()  # addresses that do not answer read requests
+        self.time_only: set[str] = set()  # answer the time of day, not the memory table
         self.answer = True  # False: no sign answers (line cut on the receive side)
         self.frame_times: list[float] = []  # monotonic time each good frame's EOT arrived
         self._master, self._slave = os.openpty()
@@ -267,15 +276,40 @@ class BoardEmulator:
         return True
 
     def _answer(self, address: str, label: str) -> None:
-        if not self.answer or address in self.silent or label != " ":
+        if not self.answer or address in self.silent:
             return
-        body = b"\x02E " + time.strftime("%H%M").encode("ascii") + b"\x03"
+        if label == " ":
+            data = time.strftime("%H%M").encode("ascii")
+        elif label == "$" and address not in self.time_only:
+            with self._cond:
+                sign = self.signs.get(address)
+                data = (sign.memory if sign is not None else "").encode("ascii")
+        else:
+            return
+        body = b"\x02E" + label.encode("ascii") + data + b"\x03"
         check = f"{sum(body) % 65536:04X}".encode()
         reply = b"\x00" * 5 + b"\x01" + b"000" + body + check + b"\x04"
         try:
             os.write(self._master, reply)
         except OSError:
             pass
+
+    # ------------------------------------------------------------------ faults
+
+    def power_cycle(self, address: str | None = None) -> None:
+        """The sign at ``address`` (every sign: None) loses power and comes back.
+
+        Memory table, TEXT and STRING files and brightness return to factory
+        state: the display is empty, a ``F$`` read reports no files, and the
+        sign keeps answering reads. Frame and blank counts carry on.
+        """
+        with self._cond:
+            targets = list(self.signs) if address is None else [address.upper()]
+            for addr in targets:
+                old = self.signs.get(addr, SignState())
+                self.signs[addr] = SignState(frames=old.frames, blanks=old.blanks,
+                                             power_cycles=old.power_cycles + 1)
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ content
 

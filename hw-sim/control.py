@@ -54,7 +54,7 @@ PRINTER_STATES: dict[str, str] = {"ok": "online", "near-end": "near_end",
                                   "paper-out": "paper_out", "cover-open": "cover_open",
                                   "offline": "offline", "silent": "silent",
                                   "garbage": "garbage"}
-BOARD_STATES = ("ok", "silent")
+BOARD_STATES = ("ok", "silent", "power-cycle")
 OPS = ("press", "hold", "printer", "board", "state", "scenario")
 ACTIONS = ("press", "hold", "printer", "board")  # what a scenario step can do
 PRESS_MS = (80.0, 150.0)  # a finger on a button: random in this range unless given

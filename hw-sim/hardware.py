@@ -242,6 +242,11 @@ class SimHardware:
             self.record("printer", state=str(self.printer.state))
             return {"printer": str(self.printer.state)}
         assert op == "board"
+        # every sign loses memory and content and answers on (a power cut of the signs)
+        if req["state"] == "power-cycle":
+            self.board.power_cycle()
+            self.record("board-line", state="power-cycle")
+            return {"board": "power-cycle"}
         self.board.answer = req["state"] == "ok"
         self.record("board-line", state=req["state"])
         return {"board": req["state"]}

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     b.add_argument("--duration", type=float, default=0.0, help="stop after N seconds")
     from tessera.commands.sim_cmd import add_state_argument
 
-    add_state_argument(b, "ok, silent")
+    add_state_argument(b, "ok, silent, power-cycle (memory lost, as after a power cut)")
     b.set_defaults(func=sim_board)
 
     v = subgroup(sub, "voice", "announcement clips and test announcements", "ACTION")

@@ -9,10 +9,18 @@ answering or a line that drops costs nothing but a ``device.fault`` event:
 retries back off exponentially, and on recovery the full content (layout,
 text, brightness) is re-sent before ``device.recovered``.
 
+The periodic probe (one small read per board and ``ping_interval_s``) reads
+the sign's memory configuration, not just a sign of life: a sign that lost
+power while the line stayed up answers again with its factory memory, and its
+layout is gone. That costs one ``device.fault`` (``memory-lost``), a full
+resend (memory configuration, layout, text, brightness) and
+``device.recovered`` at once, without a backoff: the sign is there.
+
 With ``ping_interval_s = 0`` (a TX-only line: nothing can answer) a board is
 never held back for lack of answers: the only fault is the line itself, and
 once it is open again every board gets its content at once, without waiting
-out a per-board backoff meant for boards that do not answer.
+out a per-board backoff meant for boards that do not answer. Such a line
+cannot notice a power-cycled sign either (docs/display.md says what to do).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.clock import Clock
-from tessera.drivers.alpha import BoardError, BoardLine, CallerBoard
+from tessera.drivers.alpha import PROBE_LOST, PROBE_SILENT, BoardError, BoardLine, CallerBoard
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,7 @@ class BoardLink:
         self._lock = threading.RLock()
         self.bytes_written = 0  # content bytes (pings not included)
         self.pings = 0
+        self.memory_resyncs = 0  # full resends for a sign found without its configuration
 
     # ------------------------------------------------------------------ desired content
 
@@ -199,25 +208,42 @@ class BoardLink:
                     self._retry(address, a, now)
                 elif not a.faulted and self._ping_interval > 0 and now >= a.next_ping:
                     a.next_ping = now + self._ping_interval
-                    if not self._ping(address):
+                    found = self._probe(address)
+                    if found == PROBE_SILENT:
                         self._fault(address, a, "does not answer read-back requests")
+                    elif found == PROBE_LOST:
+                        self._memory_lost(address, a)
+
+    def _memory_lost(self, address: str, a: _Address) -> None:
+        """The sign answers without its memory configuration: resend all of it now."""
+        log.warning("board %s lost its memory configuration; re-sending its content", address)
+        self.memory_resyncs += 1
+        self._emit("device.fault", {
+            "kind": "board", "state": "memory-lost",
+            "detail": f"board {address}: answers without its layout (power cycle?)"})
+        a.sent = a.sent_brightness = None
+        a.needs_full = True
+        if self._write(address, a, full=True):  # a write error: the line path takes over
+            a.next_ping = self._clock.monotonic() + self._ping_interval
+            self._emit("device.recovered", {"kind": "board", "state": "ok",
+                                            "detail": f"board {address}: content re-sent"})
 
     def _retry(self, address: str, a: _Address, now: float) -> None:
-        if self._ping_interval <= 0 or self._ping(address):
-            self._recovered(address, a)
+        if self._ping_interval <= 0 or self._probe(address) != PROBE_SILENT:
+            self._recovered(address, a)  # a full resend: a lost configuration heals too
         else:
             a.backoff = min(a.backoff * 2, self._backoff[1])
             a.retry_at = now + a.backoff
 
-    def _ping(self, address: str) -> bool:
+    def _probe(self, address: str) -> str:
         if self._board is None:
-            return False
+            return PROBE_SILENT
         self.pings += 1
         try:
-            return self._board.ping(address)
+            return self._board.probe(address)
         except BoardError as e:
             self._line_down(str(e))
-            return False
+            return PROBE_SILENT
 
     def close(self) -> None:
         with self._lock:

@@ -219,8 +219,10 @@ def test_read_packet_on_an_echoing_pty_line() -> None:
     tty.setraw(slave)
     try:
         board = AlphaBoard.open(os.ttyname(slave))
-        request = alpha.read_special_frame("11")
-        body = b"\x02E 1030\x03"
+        # the probe reads the memory configuration (F$); the sign answers E$ + its table
+        request = packet(b"11", b"\x02F$\x03")
+        assert request == alpha.read_special_frame("11", "$")
+        body = b"\x02E$AAU0040FF001BL00100000\x03"
         reply = b"\x00" * 5 + b"\x01000" + body + cs(body) + b"\x04"
 
         def sign() -> None:

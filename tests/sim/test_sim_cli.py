@@ -39,7 +39,7 @@ def test_bad_control_input_names_the_valid_ones(hardware: Path, sim_env: dict[st
                                        "counter-c3"),
         (("hold", "pi-9:5", "1"), "unknown device 'pi-9'; valid: main, sim-c3, sim-c4"),
         (("printer", "jammed"), "valid: ok, near-end, paper-out, cover-open, offline, silent"),
-        (("board", "off"), "unknown board state 'off'; valid: ok, silent"),
+        (("board", "off"), "unknown board state 'off'; valid: ok, silent, power-cycle"),
         (("hold", "counter-c1.next", "0"), "seconds: 0 must be more than 0"),
     ]
     for args, says in cases:

@@ -61,7 +61,7 @@ def test_unknown_names_list_the_valid_ones(bank_config_path: Path, tmp_path: Pat
     ({"op": "printer", "state": "jammed"},
      "unknown printer state 'jammed'; valid: ok, near-end, paper-out, cover-open, offline, "
      "silent, garbage"),
-    ({"op": "board", "state": "off"}, "unknown board state 'off'; valid: ok, silent"),
+    ({"op": "board", "state": "off"}, "unknown board state 'off'; valid: ok, silent, power-cycle"),
     ({"op": "hold", "name": "kiosk.cash", "seconds": -1}, "seconds: -1 must be more than 0"),
     ({"op": "press", "name": "kiosk.cash", "bounce": 99}, "bounce: 99 must be a whole number"),
     ({"op": "press", "name": ""}, "give a button name"),
