@@ -4,6 +4,7 @@
     ring = Ring(1024)
     ring.push(time.monotonic_ns(), 17, PRESS, 1)
     ring.wait(0.5) and ring.pop_many(64)   # -> [(t_ns, 17, PRESS, 1)]
+    ring.pop_wait(64, 0.5)                 # the same in one call ([] on timeout)
 
 ``Ring`` is the compiled class unless ``TESSERA_PURE_PYTHON=1`` is set when this
 package is first imported; ``IMPLEMENTATION`` says which (``"cython"`` or

@@ -12,6 +12,8 @@ import threading
 import time
 
 MAX_CAPACITY = 1 << 24
+DEFAULT_SPIN_US = 200.0  # the compiled ring's; the twin never spins (it would hold the GIL)
+MAX_SPIN_US = 100000.0
 
 Record = tuple[int, int, int, int]
 
@@ -38,12 +40,16 @@ class Ring:
     """
 
     __slots__ = ("_buf", "_capacity", "_closed", "_cond", "_dropped", "_head", "_high_water",
-                 "_lock", "_mask", "_tail", "_waiters", "_woken")
+                 "_lock", "_mask", "_spin_us", "_tail", "_waiters", "_woken")
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, *, spin_us: float = DEFAULT_SPIN_US) -> None:
         if capacity < 2 or capacity > MAX_CAPACITY or capacity & (capacity - 1):
             raise ValueError(f"ring capacity {capacity} must be a power of two between 2 and "
                              f"{MAX_CAPACITY}, e.g. 1024")
+        if not 0 <= spin_us <= MAX_SPIN_US:
+            raise ValueError(f"spin_us {spin_us} must be between 0 (never spin) and "
+                             f"{MAX_SPIN_US:g}")
+        self._spin_us = float(spin_us)
         self._capacity = capacity
         self._mask = capacity - 1
         self._buf: list[Record | None] = [None] * capacity
@@ -107,6 +113,13 @@ class Ring:
                 self._woken = False
             return self._tail != self._head
 
+    def pop_wait(self, max_records: int = 256, timeout: float | None = None) -> list[Record]:
+        """``pop_many``; when the ring is empty, first ``wait(timeout)``. ``[]`` on
+        timeout, wake or close."""
+        if self._tail == self._head and not self.wait(timeout):
+            return []
+        return self.pop_many(max_records)
+
     def wake(self) -> None:
         """Make the current (or next) ``wait`` return at once, e.g. to stop a consumer."""
         with self._lock:
@@ -129,6 +142,11 @@ class Ring:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def spin_us(self) -> float:
+        """Accepted for the compiled ring's API; the twin sleeps at once."""
+        return self._spin_us
 
     @property
     def pushed(self) -> int:

@@ -8,9 +8,25 @@ Buttons are gpiozero ``DigitalInputDevice``s with ``bounce_time=None``, not
 ``Button``s: a ``Button`` starts a hold-timer thread per pin (72 idle threads
 on a 12-counter panel Pi), and debounce, hold and stuck detection live in
 ``tessera.dispatch`` so they behave the same on every pin
-factory and in the simulator. A button callback is ``partial(ring.push_now,
-pin, kind, value)``: on the compiled ring that is one C call (stamped with
-CLOCK_MONOTONIC, the clock of ``time.monotonic_ns()``), no Python frame.
+factory and in the simulator.
+
+Each edge is stamped with the time the pin factory says it happened, not when
+Python got round to it: gpiozero's pin layer calls ``Pin.when_changed(ticks,
+state)`` with the factory's ``ticks``, and :func:`edge_clock` converts them once
+to CLOCK_MONOTONIC ns (the dispatcher's clock, ``time.monotonic_ns()``):
+
+=============  ==============================================================
+factory        what ``ticks`` is (see ``EDGE_TIME_SOURCES``)
+=============  ==============================================================
+lgpio          the kernel's edge timestamp (CLOCK_MONOTONIC ns, sent as s)
+tessera-sim    the simulator's CLOCK_MONOTONIC time of the drive
+mock           MockPin's CLOCK_MONOTONIC time of the change (``drive_low()``)
+rpigpio        ``monotonic()`` read by RPi.GPIO's Python callback thread
+native         ``monotonic()`` read by gpiozero's polling thread
+pigpio         none usable: pigpiod's 32-bit µs tick, wrapping, maybe another
+               host, so edges fall back to ``push_now`` (stamped in the callback)
+=============  ==============================================================
+
 The firmware sees only the ports below, never gpiozero types.
 """
 
@@ -19,7 +35,8 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
@@ -41,10 +58,73 @@ DEVICE_FACTORIES = ("tessera-sim",)  # factories that take ``device=`` (which Pi
 PIN_FACTORY_ENV = "GPIOZERO_PIN_FACTORY"
 
 
+# how each factory's ticks relate to CLOCK_MONOTONIC (the table in the module docstring)
+EDGE_TIME_SOURCES: dict[str, str] = {
+    "lgpio": "kernel edge timestamp",
+    "tessera-sim": "simulator's drive time",
+    "mock": "MockPin change time",
+    "rpigpio": "Python callback thread's monotonic()",
+    "native": "polling thread's monotonic()",
+    "pigpio": "none: push_now in the callback",
+}
+TICKS_SANITY_S = 1.0  # a factory whose ticks() is further than this from monotonic() is
+# not on CLOCK_MONOTONIC after all (a subclass that overrides ticks): push_now instead
+
+TickClock = Callable[[float], int]
+
+
 class EdgeSink(Protocol):
     """Where button edges go (``tessera.cext.Ring`` fits)."""
 
+    def push(self, t_ns: int, pin: int, kind: int, value: int) -> bool: ...
     def push_now(self, pin: int, kind: int, value: int) -> bool: ...
+
+
+def monotonic_ticks_to_ns(ticks: float) -> int:
+    """Ticks in seconds of CLOCK_MONOTONIC (gpiozero's local and mock factories, the
+    simulated bus) → ``time.monotonic_ns()`` units.
+
+    lgpio reports the kernel's edge timestamp in ns; gpiozero's ``LGPIOPin`` divides it
+    by 1e9 before ``_call_when_changed``. Through a double the round trip is exact up
+    to ~2 million s (23 days) of uptime, within 1 ns at a month, 6 ns at a year and
+    ~100 ns at ten years (measured), far inside any debounce window:
+
+    >>> monotonic_ticks_to_ns(5_000_000_123 / 1e9)
+    5000000123
+    """
+    return round(ticks * 1e9)
+
+
+def edge_clock(factory: Any) -> TickClock | None:
+    """How to turn ``factory``'s edge ``ticks`` into monotonic ns, or None when its ticks
+    are not on CLOCK_MONOTONIC (pigpio, unknown factories): then stamp with ``push_now``."""
+    from gpiozero.pins.local import LocalPiFactory
+    from gpiozero.pins.mock import MockFactory
+
+    if not isinstance(factory, MockFactory | LocalPiFactory):
+        return None
+    try:
+        if abs(float(factory.ticks()) - time.monotonic()) > TICKS_SANITY_S:
+            return None
+    except Exception:  # a factory whose ticks() fails cannot stamp edges either
+        return None
+    return monotonic_ticks_to_ns
+
+
+class EdgeFeed:
+    """``Pin.when_changed(ticks, state)`` → one ring record stamped with the edge's time."""
+
+    __slots__ = ("__weakref__", "_active_low", "_clock", "_pin", "_push")
+
+    def __init__(self, push: Callable[[int, int, int, int], bool], clock: TickClock,
+                 pin: int, active_low: bool) -> None:
+        self._push, self._clock, self._pin, self._active_low = push, clock, pin, active_low
+
+    def __call__(self, ticks: float | None, state: int) -> None:
+        # only a push: no logic, no logging (gpiozero's callback thread)
+        active = not state if self._active_low else bool(state)
+        t_ns = time.monotonic_ns() if ticks is None else self._clock(ticks)
+        self._push(t_ns, self._pin, PRESS if active else RELEASE, 1 if active else 0)
 
 
 class Lamp(Protocol):
@@ -99,13 +179,20 @@ class ButtonPanel:
     """Active-low buttons (to ground, internal pull-up) whose edges go into ``sink``.
 
         panel = ButtonPanel(ring, [5, 6, 13], pin_factory=factory); ...; panel.close()
+
+    ``stamps`` says how edges are stamped: ``"factory"`` (the pin factory's time of
+    the edge, see the module docstring) or ``"callback"`` (``push_now`` when the
+    callback runs: factories without a usable edge time, or ``factory_stamps=False``,
+    which only the benchmark's comparison uses).
     """
 
     def __init__(self, sink: EdgeSink, pins: Iterable[int], *, pin_factory: Any = None,
-                 pull_up: bool = True) -> None:
+                 pull_up: bool = True, factory_stamps: bool = True) -> None:
         from gpiozero import DigitalInputDevice  # imported here: nothing heavy at import time
 
         self._buttons: dict[int, Any] = {}
+        self._feeds: list[EdgeFeed] = []  # Pin.when_changed keeps only a weak reference
+        self.stamps = "callback"
         try:
             for pin in pins:
                 if pin in self._buttons:
@@ -113,9 +200,18 @@ class ButtonPanel:
                 btn = DigitalInputDevice(pin, pull_up=pull_up, bounce_time=None,
                                          pin_factory=pin_factory)
                 self._buttons[pin] = btn
-                # only a push: no logic, no logging, no allocation in the callback
-                btn.when_activated = partial(sink.push_now, pin, PRESS, 1)
-                btn.when_deactivated = partial(sink.push_now, pin, RELEASE, 0)
+                clock = edge_clock(btn.pin_factory) if factory_stamps else None
+                if clock is not None:
+                    # the pin layer's (ticks, state), before gpiozero's device events
+                    # (which drop ticks); replaces the device's own pin handler
+                    feed = EdgeFeed(sink.push, clock, pin, active_low=pull_up)
+                    self._feeds.append(feed)
+                    btn.pin.when_changed = feed
+                    self.stamps = "factory"
+                else:
+                    # no factory time: one C call on the compiled ring, no Python frame
+                    btn.when_activated = partial(sink.push_now, pin, PRESS, 1)
+                    btn.when_deactivated = partial(sink.push_now, pin, RELEASE, 0)
         except Exception as e:
             self.close()
             if isinstance(e, ValueError):
@@ -133,6 +229,7 @@ class ButtonPanel:
         for btn in self._buttons.values():
             btn.close()
         self._buttons.clear()
+        self._feeds.clear()
 
     def __enter__(self) -> ButtonPanel:
         return self

@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 
 MS = 1_000_000  # ns per ms
 IDLE_POLL_S = 1.0  # upper bound on a wait, so drop checks run even when idle
+# Timers against edges still in flight (see Dispatcher._step): a timer fires
+# GRACE_NS after its deadline (an edge reaching the ring later than that is
+# "late"), after a confirming wait of CONFIRM_NS that ended within LATE_NS.
+GRACE_NS = 5 * MS
+CONFIRM_NS = 2 * MS
+STALL_CONFIRM_NS = 20 * MS  # the confirming wait within this long after a stall
+LATE_NS = 1 * MS
+MAX_CONFIRM_ROUNDS = 50  # then timers run anyway (a pin chattering without pause)
 
 
 class EventSource(Protocol):
@@ -194,6 +202,10 @@ class Dispatcher:
         self._batch = batch
         self._dropped_seen = 0
         self._ring_faulted = False
+        self._late_records = False  # the last drain saw a record older than GRACE_NS
+        self._confirm_ns = 0  # > 0: a timer is due, the next round confirms (see _step)
+        self._rounds = 0
+        self._stalled_at = -STALL_CONFIRM_NS  # clock_ns of the last stall seen
         self._stats = _Stats()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -223,19 +235,62 @@ class Dispatcher:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._ring.wait(self._wait_timeout(self._clock_ns()))
-                self.drain()
-                self.advance(self._clock_ns())
+                self._step()
             except Exception:  # a bug here must not silence every button
                 log.exception("dispatcher loop error; continuing")
                 self._stopping.wait(0.1)
 
-    def _wait_timeout(self, now: int) -> float:
+    def _step(self) -> None:
+        """One wait → drain → timers round.
+
+        Edges are judged by their stamps, timers (hold, stuck, end of a debounce
+        window) by the wall clock, and an edge stamped before a deadline may
+        still be on its way to the ring: its gpiozero callback thread waits for
+        the GIL. So a due timer fires only ``GRACE_NS`` after its deadline, and
+        only after a confirming round: a wait of ``CONFIRM_NS`` without the GIL
+        that brought no record, ended on time (within ``LATE_NS``) and followed
+        a drain with no late record (``STALL_CONFIRM_NS`` long if the process
+        stalled recently: a late wake-up or a late record). After a stall (a
+        thread holding the GIL, a long handler, a busy CPU) the edges in flight
+        land first, so the decisions are those of an unstalled run; the actions
+        keep the deadline's ``t_ns``.
+        """
+        now = self._clock_ns()
+        confirming = self._confirm_ns > 0
+        timeout = self._confirm_ns / 1e9 if confirming else self._wait_timeout(now)
+        woke_by = now + int(timeout * 1e9)
+        self._ring.wait(timeout)
+        self._late_records = False
+        n = self.drain()
+        now = self._clock_ns()
+        stalled = self._late_records or now - woke_by > LATE_NS
+        if stalled:
+            self._stalled_at = now
+        due = self._next_deadline()
+        if due is None or due > now - GRACE_NS:
+            self._confirm_ns, self._rounds = 0, 0
+            return
+        clean = confirming and n == 0 and not stalled
+        if not clean and self._rounds < MAX_CONFIRM_ROUNDS:
+            # just after a stall the callback threads may be slow to get the GIL
+            # and a CPU back: look longer before judging
+            recent = now - self._stalled_at < STALL_CONFIRM_NS
+            self._confirm_ns = STALL_CONFIRM_NS if recent else CONFIRM_NS
+            self._rounds += 1
+            return
+        self._confirm_ns, self._rounds = 0, 0
+        self.advance(now - GRACE_NS)
+
+    def _next_deadline(self) -> int | None:
         deadlines = [d for p in self._pins.values()
                      if (d := p.deadline(self._hold_ns, self._stuck_ns)) is not None]
-        if not deadlines:
+        return min(deadlines) if deadlines else None
+
+    def _wait_timeout(self, now: int) -> float:
+        due = self._next_deadline()
+        if due is None:
             return IDLE_POLL_S
-        return min(max((min(deadlines) - now) / 1e9, 0.0), IDLE_POLL_S)
+        return min(max((due + GRACE_NS - now) / 1e9, 0.0), IDLE_POLL_S)
 
     # ------------------------------------------------------------------ processing
 
@@ -249,6 +304,8 @@ class Dispatcher:
             for t_ns, pin, kind, value in batch:
                 self.feed(t_ns, pin, kind, value)
             n += len(batch)
+            if self._clock_ns() - batch[0][0] > GRACE_NS:
+                self._late_records = True  # delivered late: more may be in flight
         self._check_drops()
         return n
 
