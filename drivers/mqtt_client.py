@@ -32,6 +32,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class Message:
     response_topic: str | None = None
     correlation_data: bytes | None = None
     message_expiry_s: int | None = None
+    mid: int = 0  # the PUBLISH packet id: what ``MqttPort.ack`` acknowledges
+    dup: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,15 @@ class MqttSettings:
     max_inflight: int = 120  # paho's own window: > the drainer's so paho never queues
     tcp_nodelay: bool = True
     will: Will | None = None
+    # The engine's command server: PUBACK a request only when ``ack(msg)`` is called
+    # (after its answer is durably stored), and let the broker have at most
+    # ``receive_maximum`` unacked requests in flight to us (MQTT 5 Receive Maximum:
+    # the bounded inbound queue; the rest wait in the broker's session queue).
+    manual_ack: bool = False
+    receive_maximum: int | None = None
+    # Subscriptions to these filters keep the retain flag as published (so a retained
+    # request can be refused) and never get the broker's retained copies replayed.
+    request_filters: tuple[str, ...] = ()
 
 
 class MqttPort(Protocol):
@@ -150,9 +163,20 @@ class MqttPort(Protocol):
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None: ...
 
+    def ack(self, msg: Message) -> None:
+        """Acknowledge ``msg`` to the broker (a no-op unless manual acks are on)."""
 
-def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random | None = None) -> float:
-    """Equal-jitter exponential backoff: half fixed, half random, capped at ``hi``."""
+
+def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random | None = None, *,
+                  since_s: float | None = None) -> float:
+    """Equal-jitter exponential backoff: half fixed, half random, capped at ``hi``.
+
+    With ``since_s`` (how long the link has been down) the cap is also a quarter of
+    that, never under ``lo``: a broker that is back after an outage of T is found
+    within about T/4, so a short outage never costs the full ``hi``.
+    """
+    if since_s is not None:
+        hi = min(hi, max(lo, since_s / 4))
     base = min(hi, lo * (2 ** min(attempt, 30)))
     r = (rng or random).random()
     return float(base / 2 + r * base / 2)
@@ -177,6 +201,7 @@ class PahoClient:
                         protocol=MQTTProtocolVersion.MQTTv5)
         c.connect_timeout = s.connect_timeout_s
         c.max_inflight_messages_set(s.max_inflight)
+        c.manual_ack_set(s.manual_ack)
         if s.username is not None:
             c.username_pw_set(s.username, s.password)
         if s.ca_file or s.tls:
@@ -254,6 +279,7 @@ class PahoClient:
                 response_topic=getattr(p, "ResponseTopic", None),
                 correlation_data=getattr(p, "CorrelationData", None),
                 message_expiry_s=getattr(p, "MessageExpiryInterval", None),
+                mid=int(msg.mid), dup=bool(msg.dup),
             ))
         except Exception:
             log.exception("mqtt: on_message")
@@ -287,12 +313,22 @@ class PahoClient:
         return int(info.mid)
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        if topic_filter in self.settings.request_filters:
+            opts = SubscribeOptions(qos=qos, retainAsPublished=True,  # type: ignore[no-untyped-call]
+                                    retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            self._client.subscribe(topic_filter, options=opts)
+            return
         self._client.subscribe(topic_filter, qos=qos)
+
+    def ack(self, msg: Message) -> None:
+        if self.settings.manual_ack and msg.qos > 0:
+            self._client.ack(msg.mid, msg.qos)  # not connected: the broker re-sends it
 
     # ------------------------------------------------------------------ network thread
     def _run(self) -> None:
         attempt = 0
         first = True
+        down_since = time.monotonic()  # the start, or the end of the last session
         while not self._stop.is_set():
             try:
                 rc = self._open(first)
@@ -307,11 +343,13 @@ class PahoClient:
                     self.events.put(Disconnected("connection lost"))
             if self._had_session:
                 attempt = 0
+                down_since = time.monotonic()
             self._had_session = False
             if self._stop.is_set():
                 break
             self._stop.wait(backoff_delay(attempt, self.settings.backoff_min_s,
-                                          self.settings.backoff_max_s))
+                                          self.settings.backoff_max_s,
+                                          since_s=time.monotonic() - down_since))
             attempt += 1
 
     def _open(self, first: bool) -> MQTTErrorCode:
@@ -319,6 +357,8 @@ class PahoClient:
         if first:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = s.session_expiry_s
+            if s.receive_maximum is not None:
+                props.ReceiveMaximum = s.receive_maximum
             return self._client.connect(s.host, s.port, keepalive=s.keepalive_s,
                                         clean_start=s.clean_start, properties=props)
         return self._client.reconnect()

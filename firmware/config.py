@@ -92,6 +92,9 @@ class EngineSection(_Section, frozen=True):
     priority_order: tuple[str, ...] = ("emergency", "priority", "vip")
     starvation_after: Annotated[int, Meta(ge=1, le=1000)] = 3
     starvation_wait_s: Seconds = 600.0
+    # tickets, ratings and bookings of business days older than this are pruned
+    # (tessera.engine.upkeep); reports read the outbox, kept by mqtt.delivered_keep_s
+    keep_days: Annotated[int, Meta(ge=1, le=3660)] = 31
     feedback_window_s: Annotated[float, Meta(gt=0, le=HOUR_S)] = 120.0
     rating_scale: Annotated[int, Meta(ge=2, le=10)] = 5
     refuse_past_closing: bool = True
@@ -268,14 +271,16 @@ class MqttSection(_Section, frozen=True):
     keepalive_s: Annotated[int, Meta(ge=1, le=65535)] = 30
     connect_timeout_s: Annotated[float, Meta(gt=0, le=600)] = 30.0  # TLS: seconds on a Pi 3
     reconnect_min_s: Annotated[float, Meta(gt=0, le=HOUR_S)] = 0.5
-    reconnect_max_s: PositiveSeconds = 60.0
+    reconnect_max_s: PositiveSeconds = 60.0  # and never over a quarter of the outage so far
     command_max_bytes: Annotated[int, Meta(ge=256, le=1 << 20)] = 4096
     command_max_age_s: Annotated[float, Meta(gt=0, le=HOUR_S)] = 30.0
     delivered_keep_s: Annotated[float, Meta(ge=0, le=10 * 366 * 86400)] = 604800.0
     delivered_keep_rows: Annotated[int, Meta(ge=0, le=1_000_000_000)] = 200000
-    # re-send events acked this long before an unexpected drop: mosquitto PUBACKs
-    # before saving (autosave 30 s in the generated config), see docs/mqtt.md
-    redeliver_window_s: Seconds = 40.0
+    # Deprecated (issue 12), accepted and ignored: the broker's retained high-water mark
+    # (state/hwm, docs/mqtt.md) decides what is re-sent after a drop; a link warns once.
+    redeliver_window_s: Seconds | None = None
+    # retained "online" expires this long after the device's last refresh (every third)
+    status_expiry_s: Annotated[int, Meta(ge=3, le=86400)] = 90
     # broker side (tessera broker config): Pi name -> roles it hosts, added to the
     # devices the config implies (e.g. {"hq-tool" = ["monitor"]}: a read-only login)
     devices: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)

@@ -3,7 +3,9 @@
 An event is appended in the same SQLite transaction as the state change it
 reports (the engine passes its own connection), so no event is lost or
 invented across a crash. The MQTT drainer reads ``pending()`` and marks rows
-``delivered`` on PUBACK; consumers dedupe by ``id``.
+``delivered`` on PUBACK; a row marked delivered is sent again when the broker's
+retained high-water mark comes back below it (``tessera.mqtt.drainer``), so
+consumers dedupe by ``id``.
 
     >>> ob = Outbox.open("var/kiosk.db", tenant="acme", branch="b1", device="kiosk")
     >>> env = ob.append("device.fault", {"kind": "printer", "state": "paper_out"}, ts=now)
@@ -195,39 +197,55 @@ class Outbox:
                 "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
         return [(int(s), str(t), str(b).encode()) for s, t, b in rows]
 
-    def newest_delivered_at(self) -> float | None:
-        """When the broker last acknowledged an event (``time.time()``), None if never."""
-        with self._lock:
-            (t,) = self.conn.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
-        return None if t is None else float(t)
+    def reopen_above(self, seq: int) -> int:
+        """Mark every delivered event above ``seq`` undelivered again; how many.
 
-    def reopen_delivered_since(self, since: float) -> int:
-        """Mark events acknowledged at or after ``since`` undelivered again; how many."""
+        A range of the primary key: as cheap on a year-long outbox as on a new one.
+        """
         with self.transaction() as c:
-            return int(c.execute("UPDATE outbox SET delivered_at = NULL WHERE delivered_at >= ?",
-                                 (since,)).rowcount)
+            return int(c.execute("UPDATE outbox SET delivered_at = NULL WHERE seq > ? "
+                                 "AND delivered_at IS NOT NULL", (seq,)).rowcount)
 
-    def undelivered_bytes(self) -> int:
-        """Size of the event bodies still waiting for the broker."""
+    def delivered_through(self, after_seq: int) -> int:
+        """The highest seq s >= ``after_seq`` with every row in (after_seq, s] delivered.
+
+        One statement, so the first pending row and the newest row come from the
+        same snapshot; it reads the primary key from ``after_seq`` on only.
+        """
+        with self._lock:
+            first, newest = self.conn.execute(
+                "SELECT (SELECT MIN(seq) FROM outbox WHERE seq > ?1 AND delivered_at IS NULL), "
+                "(SELECT MAX(seq) FROM outbox)", (after_seq,)).fetchone()
+        if first is not None:
+            return max(after_seq, int(first) - 1)
+        return max(after_seq, int(newest or 0))
+
+    def undelivered_bytes(self, after_seq: int = 0) -> int:
+        """Size of the event bodies still waiting for the broker (rows above ``after_seq``:
+        the drainer's high-water mark, below which every row is delivered)."""
         with self._lock:
             (n,) = self.conn.execute(
-                "SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox WHERE delivered_at IS NULL"
-            ).fetchone()
+                "SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox WHERE seq > ? "
+                "AND delivered_at IS NULL", (after_seq,)).fetchone()
         return int(n)
 
-    def pending_count(self) -> int:
+    def pending_count(self, after_seq: int = 0) -> int:
         with self._lock:
             (n,) = self.conn.execute(
-                "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+                "SELECT COUNT(*) FROM outbox WHERE seq > ? AND delivered_at IS NULL",
+                (after_seq,)).fetchone()
         return int(n)
 
     def mark_delivered(self, seqs: list[int]) -> None:
+        """Stamp rows the broker acknowledged (a row acknowledged twice on one connection
+        keeps its first stamp). Stamps only age rows for retention: what is re-sent
+        after a drop comes from the high-water mark, never from these times."""
         if not seqs:
             return
         now = time.time()
         with self.transaction() as c:
-            c.executemany("UPDATE outbox SET delivered_at = ? WHERE seq = ?",
-                          [(now, s) for s in seqs])
+            c.executemany("UPDATE outbox SET delivered_at = ? WHERE seq = ? "
+                          "AND delivered_at IS NULL", [(now, s) for s in seqs])
 
     def all_events(self) -> list[dict[str, Any]]:
         with self._lock:

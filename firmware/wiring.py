@@ -128,6 +128,11 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
             engine = open_engine(cfg, clock, bus)
             branch.closers.append(engine.close)
             branch.owns_engine = True
+            from tessera.engine.upkeep import StoreUpkeep
+
+            branch.upkeep = StoreUpkeep.for_branch(
+                cfg, db_path(cfg, device_id(cfg, "engine")), clock)
+            branch.closers.append(branch.upkeep.close)
         elif engine is None:
             engine = link.remote_engine(branch, link.role_device(cfg, want, device))
         branch.engine = engine

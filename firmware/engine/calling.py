@@ -71,7 +71,7 @@ class CounterCommands(EngineCore):
                 "= d.business_day AND t.origin = d.service) FROM day_services d "
                 "WHERE business_day = ?", (day,)):
             digits = number[len(prefix):] if number.startswith(prefix) else ""
-            if top_seq is None or not digits.isdigit():
+            if top_seq is None or not (digits.isascii() and digits.isdigit()):
                 continue
             svc = self._services.get(origin)
             cap = 10 ** (svc.number_width if svc else len(digits)) - 1

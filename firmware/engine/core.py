@@ -11,7 +11,8 @@ import math
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -31,6 +32,9 @@ from tessera.outbox import Outbox, rfc3339
 Envelope = dict[str, Any]
 T = TypeVar("T")
 CommitHook = Callable[[list[Envelope]], None]
+# Called with the engine's connection and the command's result inside its transaction,
+# right before COMMIT (see ``EngineCore.recording``).
+RecordHook = Callable[[sqlite3.Connection, Any], None]
 
 _FIELD_INDEX = {name: i for i, name in enumerate(TicketRow._fields)}
 _STATE = _FIELD_INDEX["state"]
@@ -79,6 +83,10 @@ class EngineCore:
         self._times: dict[str, tuple[deque[float], list[float]]] = {}
         self._hist: dict[str, ServiceHistory] = {}
         self._post_commit: list[Callable[[], None]] = []
+        self._record: RecordHook | None = None
+        # when this process opened the store: a kiosk's confirm that was on its way when
+        # the engine went down gets a full unconfirmed_timeout_s after the restart to land
+        self._up_since = clock.now().timestamp()
         # the business day in force until ``_day_end`` (epoch s); None = look it up
         self._day: tuple[str, float, float] | None = None
         self._last_ts_saved = -math.inf  # last_ts as stored (read at setup)
@@ -141,6 +149,9 @@ class EngineCore:
                         "UPDATE meta SET value = ? WHERE key = 'last_ts' "
                         "AND CAST(value AS REAL) < ?", (repr(now), now))
                     self._post_commit.append(lambda: setattr(self, "_last_ts_saved", now))
+                record, self._record = self._record, None
+                if record is not None:
+                    record(self.conn, result)
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.outbox.abort()  # also after a failed COMMIT: a failed command changes nothing
@@ -154,6 +165,25 @@ class EngineCore:
         if events and self.on_commit is not None:
             self.on_commit(events)
         return result
+
+    @contextmanager
+    def recording(self, record: RecordHook) -> Iterator[None]:
+        """Have the next command of this thread write its own record in its transaction.
+
+        ``record(conn, result)`` runs right before the command's COMMIT, so the state
+        change and, e.g., the MQTT command server's stored answer commit together or
+        not at all. The engine lock is held throughout: no other thread's command can
+        take the hook. A command that raises never calls it.
+
+            >>> with engine.recording(lambda conn, result: save(conn, result)):
+            ...     engine.call_next("c1")
+        """
+        with self._lock:
+            self._record = record
+            try:
+                yield
+            finally:
+                self._record = None
 
     def _next_qorder(self) -> int:
         """The back of every queue: the ``seq`` the command's next outbox event gets.

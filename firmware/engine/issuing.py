@@ -143,7 +143,8 @@ class IssuingCommands(EngineCore):
 
         def run(now: float) -> None:
             limit = now - self.cfg.engine.unconfirmed_timeout_s
-            rows = self.conn.execute(
+            # just restarted: the kiosks' re-sent confirms get their full window first
+            rows = [] if limit < self._up_since else self.conn.execute(
                 f"SELECT {TICKET_COLS} FROM tickets WHERE state = 'issued' AND issued_at <= ? "
                 "ORDER BY qorder", (limit,)).fetchall()
             for r in rows:

@@ -63,7 +63,9 @@ class CounterArgs(_Strict):
 
 class CallSpecificArgs(_Strict):
     counter: Name
-    number: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    # ASCII only: "A¹" passes str.isdigit() and then int() fails
+    number: Annotated[str, msgspec.Meta(min_length=1, max_length=16,
+                                        pattern=r"^ *[A-Za-z]{0,2}[0-9]{1,9} *$")]
 
 
 class TransferArgs(_Strict):
@@ -105,14 +107,15 @@ ARGS: dict[str, type[_Strict]] = {
     "snapshot": SnapshotArgs,
 }
 
-# Which commands each role may send (the broker ACL and the engine both use it).
+# Which commands each role may send (tessera.mqtt.command_auth checks it; the broker
+# ACL lets a monitor write only these requests).
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "kiosk": ("issue-ticket", "confirm-printed", "void-ticket", "check-in"),
     "counter": ("call-next", "call-specific", "recall", "transfer", "no-show", "done",
                 "pause", "resume", "open-counter", "close-counter", "rate", "snapshot"),
     "display": ("snapshot",),
     "engine": (),
-    "monitor": (),
+    "monitor": ("snapshot",),  # read-only: a dashboard may ask for the live state
 }
 
 _request_decoder = msgspec.json.Decoder(CommandRequest)

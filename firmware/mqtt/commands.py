@@ -1,20 +1,30 @@
-"""The engine's command server at ``tessera/v1/{tenant}/{branch}/engine/cmd/{name}``.
+"""The engine's command server: requests at ``tessera/v1/{tenant}/{branch}/{device}/req/{name}``.
 
-Request payload ``{"id", "issued_at", "args"}`` with MQTT 5 ResponseTopic,
-CorrelationData and MessageExpiry; the response
-``{"id", "status": "done"|"rejected"|"error", "code", "detail", "result"}``
-goes to the ResponseTopic with the same CorrelationData. Every request gets a
-response, and nothing raises out of ``handle``.
+A device publishes a request in its own subtree, which the broker lets only that
+device write: the topic's device *is* the sender. Payload ``{"id", "issued_at",
+"args"}`` with MQTT 5 ResponseTopic ``.../engine/res/{sender}`` (the only place
+answered, readable only by the sender), CorrelationData and MessageExpiry. The
+response ``{"id", "status": "done"|"rejected"|"error", "code", "detail",
+"result"}`` carries the same CorrelationData. Every request gets a response,
+nothing raises out of ``handle``, and a request is acknowledged to the broker
+(manual PUBACK, by the uplink once ``handle`` returns) only after its answer is
+durably stored, so a request the engine took is never lost by a crash: the
+broker re-sends it.
 
-Checks, in order (codes in ``docs/mqtt.md``): size (``too-large``), JSON
-(``malformed``), envelope schema (``invalid``), replay (the stored original
-response; a command whose outcome a crash left unknown answers ``in-doubt``
-and is never run again), response topic (``bad-response-topic``), command name
-(``unknown-command``), requester role (``forbidden``), age (``expired``),
-arguments (``invalid``), then the engine (``done`` or its domain code).
+Checks, in order (codes in ``docs/mqtt.md``): sender from the topic, response
+topic (``bad-response-topic``), rate (``rate-limited``), retained
+(``retained``), size (``too-large``), JSON (``malformed``), envelope
+(``invalid``), command name (``unknown-command``), role (``forbidden``), replay
+by (sender, id): the stored answer; age (``expired``), arguments (``invalid``),
+authorization from the config (``forbidden``, ``rate-limited``), then the engine
+(``done`` or its domain code). The answer of a command the engine ran is written
+inside the engine's own transaction, so "state changed" and "answer stored"
+commit together: a re-send after a crash gets the stored answer, and a command
+that did not commit simply runs.
 
-    >>> server = CommandServer(engine, port, topics, conn, clock=SystemClock())
-    >>> uplink.add_handler(topics.command_filter, server.handle)
+    >>> server = CommandServer(engine, port, topics, conn, clock=SystemClock(),
+    ...                        policy=CommandPolicy.from_config(cfg))
+    >>> uplink.add_handler(topics.request_filter, server.handle)
 """
 
 from __future__ import annotations
@@ -23,33 +33,43 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from tessera.clock import Clock
 from tessera.drivers.mqtt_client import Message, MqttPort, PublishProps
+from tessera.mqtt.command_auth import CommandPolicy, Refusal
 from tessera.mqtt.command_schema import (
     ARGS,
+    CommandRequest,
     CommandResponse,
     decode_args,
     decode_request,
     encode,
 )
-from tessera.mqtt.topics import TopicError, Topics, parse
+from tessera.mqtt.topics import TopicError, Topics, check_name
 
 log = logging.getLogger(__name__)
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS mqtt_commands (
-    id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS mqtt_replay (
+    sender TEXT NOT NULL,
+    id TEXT NOT NULL,
     name TEXT NOT NULL,
     received_at REAL NOT NULL,
-    response TEXT            -- NULL while acting: a crash leaves the outcome in doubt
-);
+    response TEXT NOT NULL,
+    PRIMARY KEY (sender, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mqtt_replay_age ON mqtt_replay(received_at);
+DROP TABLE IF EXISTS mqtt_commands;  -- keyed by id alone, with 'in-doubt' rows (issue 12)
 """
-DEDUPE_KEEP_S = 3 * 86400
+# Kept well past any re-send: clients re-send until the command expires (30 s) and a
+# kiosk's confirm of a printed ticket until it lands.
+REPLAY_KEEP_S = 3 * 86400
+PRUNE_EVERY_S = 60.0
 
 # name -> how to call the engine with the decoded args
 CALLS: dict[str, Callable[[Any, Any], Any]] = {
@@ -71,42 +91,50 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "snapshot": lambda e, a: e.snapshot(),
 }
 assert set(CALLS) == set(ARGS)
+READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless
 
 
-def _parse_time(text: str) -> datetime:
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        raise ValueError("issued_at needs a timezone (RFC 3339, e.g. 2026-03-02T08:00:00Z)")
-    return dt.astimezone(UTC)
+def parse_issued_at(text: str) -> datetime:
+    """RFC 3339 with a zone, as UTC; ValueError (never OverflowError) otherwise."""
+    try:
+        dt = datetime.fromisoformat(text)
+        if dt.tzinfo is None:
+            raise ValueError("needs a timezone (RFC 3339, e.g. 2026-03-02T08:00:00Z)")
+        return dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 class CommandServer:
-    """Validates, dedupes and runs engine commands; always answers."""
+    """Validates, authorizes, dedupes and runs engine commands; always answers."""
 
     def __init__(self, engine: Any, port: MqttPort, topics: Topics, conn: sqlite3.Connection, *,
                  clock: Clock, max_bytes: int = 4096, max_age_s: float = 30.0,
-                 permissions: Mapping[str, frozenset[str]] | None = None,
-                 engine_lock: threading.Lock | None = None) -> None:
+                 policy: CommandPolicy | None = None,
+                 engine_lock: threading.Lock | None = None,
+                 keep_s: float = REPLAY_KEEP_S) -> None:
         self.engine, self.port, self.topics, self.conn = engine, port, topics, conn
         self.clock, self.max_bytes, self.max_age_s = clock, max_bytes, max_age_s
-        self.permissions = permissions
+        self.policy = policy
         self.engine_lock = engine_lock or threading.Lock()
-        self._handled = 0
-        # built once: every request needs them
-        self._unaddressed = topics.response("unaddressed")
-        self._own_res = parse(topics.response("x"))
+        self.keep_s = keep_s
+        self.pruned = 0
         conn.executescript(SCHEMA)
 
     # ------------------------------------------------------------------ entry point
     def handle(self, msg: Message) -> None:
-        """Answer one request message (never raises)."""
+        """Answer one request message (never raises). The uplink acknowledges it to the
+        broker when this returns: after its answer is stored."""
+        sender = _sender(msg.topic)
+        if not sender:
+            log.warning("ignoring a request on a malformed topic %r", msg.topic)
+            return
         try:
-            resp, reply_to = self._answer(msg)
+            resp = self._answer(msg, sender)
         except Exception as e:  # a bug here must still produce an answer
             log.exception("command handling failed")
             resp = CommandResponse(None, "error", "internal", f"{type(e).__name__}")
-            reply_to = msg.response_topic or self._unaddressed
-        self._reply(reply_to, msg.correlation_data, resp)
+        self._reply(self.topics.response(sender), msg.correlation_data, resp)
 
     def _reply(self, topic: str, correlation: bytes | None, resp: CommandResponse | bytes) -> None:
         body = resp if isinstance(resp, bytes) else encode(resp)
@@ -117,108 +145,148 @@ class CommandServer:
             log.exception("cannot publish command response")
 
     # ------------------------------------------------------------------ pipeline
-    def _answer(self, msg: Message) -> tuple[CommandResponse | bytes, str]:
-        unaddressed = self._unaddressed
-        reply_to, requester = self._requester(msg.response_topic)
+    def _answer(self, msg: Message, sender: str) -> CommandResponse | bytes:
+        name = msg.topic.rsplit("/", 1)[-1]
+        own = f"{self.topics.of(self.topics.engine)}/res/{sender}"
+        if msg.response_topic != own:
+            return self._rej(None, "bad-response-topic",
+                             f"set the MQTT5 ResponseTopic to {own}: the engine answers "
+                             "a device only there")
+        policy = self.policy
+        if policy is not None:
+            refused = policy.admit(sender, self.clock.monotonic())
+            if refused is not None:
+                return self._refusal(None, refused)
+        if msg.retain:
+            return self._rej(None, "retained", "requests must not be retained (the broker "
+                             "would replay them); publish with retain=0")
         if len(msg.payload) > self.max_bytes:
             return self._rej(None, "too-large", f"request is {len(msg.payload)} bytes; "
-                             f"the limit is {self.max_bytes}"), reply_to or unaddressed
+                             f"the limit is {self.max_bytes}")
         try:
             req = decode_request(msg.payload)
         except msgspec.ValidationError as e:
-            return self._rej(None, "invalid", str(e)), reply_to or unaddressed
+            return self._rej(None, "invalid", _with_path(str(e)))
         except msgspec.DecodeError as e:
-            return self._rej(None, "malformed", f"not a JSON object: {e}"), reply_to or unaddressed
-        name = msg.topic.rsplit("/", 1)[-1]
-        stored = self._lookup(req.id)
-        if stored is not None:
-            return stored, reply_to or unaddressed
-        if reply_to is None:
-            return self._rej(req.id, "bad-response-topic",
-                             f"set the MQTT5 ResponseTopic to {self.topics.of(self.topics.engine)}"
-                             "/res/{your device}"
-                             ), unaddressed
-        if not self._claim(req.id, name):  # lost a race with a duplicate
-            return self._lookup(req.id) or self._rej(req.id, "in-doubt", "duplicate"), reply_to
-        resp = self._run(req.id, name, requester, req)
-        self._store(req.id, resp)
-        return resp, reply_to
-
-    def _run(self, cid: str, name: str, requester: str, req: Any) -> CommandResponse:
+            return self._rej(None, "malformed", f"not a JSON object: {e}")
         if name not in ARGS:
-            return self._rej(cid, "unknown-command", f"{name!r} is not a command; known: "
+            return self._rej(req.id, "unknown-command", f"{name!r} is not a command; known: "
                              + ", ".join(sorted(ARGS)))
-        if self.permissions is not None and name not in self.permissions.get(requester, ()):
-            return self._rej(cid, "forbidden", f"device {requester!r} may not send {name!r}")
+        if policy is not None:
+            refused = policy.may_send(sender, name)
+            if refused is not None:
+                return self._refusal(req.id, refused)
+        stored = self._lookup(sender, req.id)
+        if stored is not None:
+            return stored
+        return self._run(sender, name, req)
+
+    def _run(self, sender: str, name: str, req: CommandRequest) -> CommandResponse:
+        cid = req.id
         try:
-            age = (self.clock.now() - _parse_time(req.issued_at)).total_seconds()
+            age = (self.clock.now() - parse_issued_at(req.issued_at)).total_seconds()
         except ValueError as e:
             return self._rej(cid, "invalid", f"issued_at: {e} - at `$.issued_at`")
         if abs(age) > self.max_age_s:
             return self._rej(cid, "expired", f"issued {age:.1f} s ago; requests are valid for "
-                             f"{self.max_age_s:g} s (check the sender's clock)")
+                             f"{self.max_age_s:g} s (check the sender's clock) - at "
+                             "`$.issued_at`")
         try:
             args = decode_args(name, bytes(req.args))
         except msgspec.ValidationError as e:
-            return self._rej(cid, "invalid", str(e).replace("`$", "`$.args"))
+            return self._rej(cid, "invalid", _with_path(str(e), "$.args"))
         except msgspec.DecodeError as e:
-            return self._rej(cid, "malformed", f"args: {e}")
-        return self._call(cid, name, args)
+            return self._rej(cid, "malformed", f"args: {e} - at `$.args`")
+        if self.policy is not None:
+            refused = self.policy.permit(sender, name, args, self.clock.monotonic())
+            if refused is not None:
+                return self._refusal(cid, refused)
+        return self._call(sender, cid, name, args)
 
-    def _call(self, cid: str, name: str, args: Any) -> CommandResponse:
+    def _call(self, sender: str, cid: str, name: str, args: Any) -> CommandResponse:
         from tessera.engine.errors import DomainError
 
+        stored: list[bool] = []
+
+        def record(conn: sqlite3.Connection, result: Any) -> None:
+            self._store(conn, sender, cid, name, _done(cid, result))
+            stored.append(True)
+
         try:
-            with self.engine_lock:
+            with self.engine_lock, self._recording(record):
                 result = CALLS[name](self.engine, args)
         except DomainError as e:
-            return CommandResponse(cid, "rejected", e.code, str(e))
+            resp = CommandResponse(cid, "rejected", e.code, str(e))
+            self._store(self.conn, sender, cid, name, resp)  # nothing changed: own commit
+            return resp
         except Exception as e:
+            # rolled back: not stored, a re-send runs it again
             log.exception("engine command %s failed", name)
             return CommandResponse(cid, "error", "internal", f"{type(e).__name__}: {e}")
-        out = msgspec.to_builtins(result)
-        return CommandResponse(cid, "done", "ok", "", out if isinstance(out, dict) else
-                               {"value": out})
+        resp = _done(cid, result)
+        if not stored and name not in READ_ONLY:
+            self._store(self.conn, sender, cid, name, resp)  # an engine without the hook
+        return resp
+
+    def _recording(self, record: Callable[[sqlite3.Connection, Any], None]
+                   ) -> AbstractContextManager[None]:
+        """The engine's ``recording`` hook (``EngineCore.recording``); a fake engine in a
+        test may lack it, and then the answer is stored right after the command."""
+        hook = getattr(self.engine, "recording", None)
+        if hook is None:
+            return nullcontext()
+        cm: AbstractContextManager[None] = hook(record)
+        return cm
 
     @staticmethod
     def _rej(cid: str | None, code: str, detail: str) -> CommandResponse:
         return CommandResponse(cid, "rejected", code, detail)
 
-    def _requester(self, response_topic: str | None) -> tuple[str | None, str]:
-        """(reply topic, requester device) when the ResponseTopic is ``engine/res/{device}``."""
-        if not response_topic:
-            return None, ""
-        try:
-            parts = parse(response_topic)
-        except TopicError:
-            return None, ""
-        own = self._own_res
-        if (parts.tenant, parts.branch, parts.device, parts.kind) != (
-                own.tenant, own.branch, own.device, "res"):
-            return None, ""
-        return response_topic, parts.rest
+    @staticmethod
+    def _refusal(cid: str | None, r: Refusal) -> CommandResponse:
+        return CommandResponse(cid, "rejected", r.code, r.detail)
 
-    # ------------------------------------------------------------------ dedupe store
-    def _lookup(self, cid: str) -> bytes | None:
-        row = self.conn.execute("SELECT response FROM mqtt_commands WHERE id = ?",
-                                (cid,)).fetchone()
-        if row is None:
-            return None
-        if row[0] is None:
-            return encode(CommandResponse(cid, "error", "in-doubt",
-                                          "the engine stopped while running this command; "
-                                          "check the queue state before sending a new one"))
-        return str(row[0]).encode()
+    # ------------------------------------------------------------------ replay store
+    def _lookup(self, sender: str, cid: str) -> bytes | None:
+        row = self.conn.execute("SELECT response FROM mqtt_replay WHERE sender = ? AND id = ?",
+                                (sender, cid)).fetchone()
+        return None if row is None else str(row[0]).encode()
 
-    def _claim(self, cid: str, name: str) -> bool:
-        self._handled += 1
-        if self._handled % 1000 == 0:
-            self.conn.execute("DELETE FROM mqtt_commands WHERE received_at < ?",
-                              (time.time() - DEDUPE_KEEP_S,))
-        cur = self.conn.execute("INSERT OR IGNORE INTO mqtt_commands(id, name, received_at) "
-                                "VALUES (?, ?, ?)", (cid, name, time.time()))
-        return cur.rowcount == 1
+    def _store(self, conn: sqlite3.Connection, sender: str, cid: str, name: str,
+               resp: CommandResponse) -> None:
+        conn.execute("INSERT OR REPLACE INTO mqtt_replay(sender, id, name, received_at, "
+                     "response) VALUES (?, ?, ?, ?, ?)",
+                     (sender, cid, name, time.time(), encode(resp).decode()))
 
-    def _store(self, cid: str, resp: CommandResponse) -> None:
-        self.conn.execute("UPDATE mqtt_commands SET response = ? WHERE id = ?",
-                          (encode(resp).decode(), cid))
+    def prune(self) -> int:
+        """Delete replay rows older than ``keep_s`` (the uplink calls it every minute)."""
+        cur = self.conn.execute("DELETE FROM mqtt_replay WHERE received_at < ?",
+                                (time.time() - self.keep_s,))
+        self.pruned += cur.rowcount
+        return int(cur.rowcount)
+
+
+def _sender(topic: str) -> str:
+    """The device whose subtree ``topic`` is in (``tessera/v1/t/b/{device}/req/...``), or
+    "" when that level is not a device name: then there is nobody to answer."""
+    parts = topic.split("/")
+    if len(parts) < 7 or parts[5] != "req":
+        return ""
+    try:
+        return check_name("device", parts[4])
+    except TopicError:
+        return ""
+
+
+def _done(cid: str, result: Any) -> CommandResponse:
+    out = msgspec.to_builtins(result)
+    return CommandResponse(cid, "done", "ok", "", out if isinstance(out, dict) else
+                           {"value": out})
+
+
+def _with_path(detail: str, prefix: str = "$") -> str:
+    """msgspec names the path (``- at `$.x```) except for a wrong top-level type."""
+    if prefix != "$":
+        detail = detail.replace("`$", f"`{prefix}")
+    return detail if "- at `" in detail else f"{detail} - at `{prefix}`"
+

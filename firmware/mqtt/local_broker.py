@@ -77,8 +77,8 @@ class LocalBroker:
                 # Save after every change (the shipped config saves every 30 s:
                 # tessera.mqtt.broker.AUTOSAVE_INTERVAL_S), so test subscribers'
                 # sessions survive a SIGKILL at once. Still after the PUBACK: a
-                # SIGKILL can lose the last acked messages, which the drainer's
-                # durability window (mqtt.redeliver_window_s) re-sends.
+                # SIGKILL can lose the last acked messages, which the drainer
+                # re-sends above the retained high-water mark the broker restores.
                 "autosave_on_changes true",
                 "autosave_interval 1",
             ]

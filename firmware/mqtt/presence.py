@@ -7,6 +7,13 @@ every ``state/{part}`` it knows (persisted, so a restart or a broker that lost
 its retained store gets them back) and re-subscribes. On a clean shutdown it
 publishes ``offline`` itself.
 
+The birth carries an MQTT 5 message expiry (``status_expiry_s``, 90 s) and is
+published again every third of it while connected (``tick()``, from the uplink
+loop). A broker that restarts from a save without the device (power cut, crash)
+restores the retained ``online`` but never fires the LWT of a connection it
+forgot; the expiry drops that ``online`` at most ``status_expiry_s`` after the
+device's last refresh. ``offline`` (LWT or clean stop) never expires.
+
     >>> p = Presence(topics, conn, meta={"role": ["kiosk"]}, clock=SystemClock())
     >>> port = PahoClient(settings_with(will=p.will))
     >>> p.bind(port); p.set_state("printer", {"paper": "ok"})
@@ -17,11 +24,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tessera._version import __version__
 from tessera.clock import Clock
-from tessera.drivers.mqtt_client import MqttPort, Will
+from tessera.drivers.mqtt_client import MqttPort, PublishProps, Will
 from tessera.mqtt.topics import Topics
 from tessera.outbox import rfc3339
 
@@ -30,6 +39,7 @@ CREATE TABLE IF NOT EXISTS mqtt_session (device TEXT PRIMARY KEY, session INTEGE
 CREATE TABLE IF NOT EXISTS mqtt_state (part TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
 SCHEMA_VERSION = 1
+STATUS_EXPIRY_S = 90  # retained "online" lives this long unless refreshed
 
 
 def _dumps(obj: Any) -> bytes:
@@ -40,12 +50,20 @@ class Presence:
     """Birth/LWT, ``meta`` and retained ``state/*`` of one device."""
 
     def __init__(self, topics: Topics, conn: sqlite3.Connection, *, clock: Clock,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, status_expiry_s: int = STATUS_EXPIRY_S,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        if status_expiry_s < 3:
+            raise ValueError(f"status_expiry_s {status_expiry_s} must be >= 3")
         self.topics, self.conn, self.clock = topics, conn, clock
+        self.status_expiry_s = status_expiry_s
+        self.refresh_every_s = status_expiry_s / 3
+        self._mono = monotonic  # the broker's expiry runs in real time, not the sim clock
+        self._next_refresh = 0.0
         self._lock = threading.Lock()
         self.port: MqttPort | None = None
         self.connected = False
         self.subscriptions: list[tuple[str, int]] = []
+        self.sync_mid: int | None = None  # meta's mid on the last connect (see on_connected)
         with self._lock:
             conn.executescript(SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
@@ -82,21 +100,38 @@ class Presence:
         assert self.port is not None, "bind(port) first"
         self.connected = True
         p = self.port
-        p.publish(self.topics.status, _dumps(self._status("online", ts=rfc3339(self.clock.now()))),
-                  qos=1, retain=True)
-        p.publish(self.topics.meta, _dumps(self.meta), qos=1, retain=True)
+        self._birth()
+        for topic_filter, qos in self.subscriptions:
+            p.subscribe(topic_filter, qos)
+        # Published after the SUBSCRIBEs: the broker handles one connection's packets
+        # in order, so when meta's PUBACK is back, every retained message those
+        # subscriptions bring (the drainer's high-water mark) has arrived before it.
+        self.sync_mid = p.publish(self.topics.meta, _dumps(self.meta), qos=1, retain=True)
         with self._lock:
             state = list(self._state.items())
         for part, body in state:
             p.publish(self.topics.state(part), body, qos=1, retain=True)
-        for topic_filter, qos in self.subscriptions:
-            p.subscribe(topic_filter, qos)
+
+    def _birth(self) -> None:
+        assert self.port is not None
+        self._next_refresh = self._mono() + self.refresh_every_s
+        self.port.publish(self.topics.status,
+                          _dumps(self._status("online", ts=rfc3339(self.clock.now()))),
+                          qos=1, retain=True,
+                          props=PublishProps(message_expiry_s=self.status_expiry_s))
+
+    def tick(self) -> None:
+        """Refresh the expiring birth when due (call often while running)."""
+        if self.port is not None and self.connected and self._mono() >= self._next_refresh:
+            self._birth()
 
     def on_disconnected(self) -> None:
         self.connected = False
 
     def set_state(self, part: str, data: dict[str, Any]) -> None:
         """Remember ``state/{part}`` (durably) and publish it retained when connected."""
+        if part == "hwm":  # the drainer's mark: never stored here nor re-published on connect
+            raise ValueError("state part 'hwm' is the outbox high-water mark's topic")
         topic = self.topics.state(part)  # validates the name before storing
         body = _dumps(data)
         with self._lock:

@@ -1,8 +1,9 @@
 """Outbox retention: prune delivered rows, police the undelivered disk budget.
 
 Delivered rows are deleted when older than ``keep_s`` or beyond the newest
-``keep_rows``, but never while they are inside the drainer's durability window
-(``redeliver_window_s``): a broker crash may still make them due again.
+``keep_rows``, but never above the device's high-water mark (``mark()``, the
+drainer's local copy of the last mark the broker echoed): a broker restored from
+an older save sends back a lower mark, and every row above it is due again.
 Undelivered rows are never pruned silently: when their bytes
 exceed ``budget_bytes`` the device appends a ``device.fault`` event (``kind``
 ``outbox``) saying exactly which ``seq`` range it dropped, and drops per this
@@ -25,10 +26,10 @@ under the budget.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tessera.clock import Clock
-from tessera.mqtt.drainer import REDELIVER_WINDOW_S
 from tessera.outbox import Outbox
 
 
@@ -47,9 +48,10 @@ class Retention:
     def __init__(self, outbox: Outbox, *, budget_bytes: int, clock: Clock,
                  keep_s: float = 7 * 86400, keep_rows: int = 200_000,
                  keep_oldest_fraction: float = 0.25, target_fraction: float = 0.8,
-                 redeliver_window_s: float = REDELIVER_WINDOW_S) -> None:
+                 mark: Callable[[], int] | None = None) -> None:
         self.outbox, self.clock = outbox, clock
-        self.redeliver_window_s = redeliver_window_s
+        # rows above it may be re-sent: never pruned (None: no drainer, age and count only)
+        self.mark = mark
         self.budget_bytes, self.keep_s, self.keep_rows = budget_bytes, keep_s, keep_rows
         self.keep_oldest_fraction, self.target_fraction = keep_oldest_fraction, target_fraction
         self.faulted = False
@@ -78,22 +80,24 @@ class Retention:
         return RetentionReport(pruned, dropped, first, last, used)
 
     def prune_delivered(self, now: float) -> int:
-        # rows acked inside the durability window may be re-sent after a broker crash
-        safe = now - self.redeliver_window_s
+        mark = self.mark() if self.mark is not None else 1 << 62
         with self.outbox.transaction() as c:
-            # the newest row always stays: its seq is the outbox's high-water mark
+            # the newest row always stays: its seq is the outbox's next-seq floor
             (newest,) = c.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
-            n = c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
-                          "AND seq < ?", (min(now - self.keep_s, safe), newest)).rowcount
+            # rows above the mark may be re-sent after a broker restore: never pruned
+            top = min(newest, mark + 1)
+            n = c.execute("DELETE FROM outbox WHERE seq < ? AND delivered_at IS NOT NULL "
+                          "AND delivered_at < ?", (top, now - self.keep_s)).rowcount
             row = c.execute("SELECT seq FROM outbox WHERE delivered_at IS NOT NULL "
                             "ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.keep_rows,)).fetchone()
             if row is not None:
-                n += c.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ? "
-                               "AND delivered_at < ? AND seq < ?", (row[0], safe, newest)).rowcount
+                n += c.execute("DELETE FROM outbox WHERE seq <= ? AND seq < ? "
+                               "AND delivered_at IS NOT NULL", (row[0], top)).rowcount
         return int(n)
 
     def undelivered_bytes(self) -> int:
-        return self.outbox.undelivered_bytes()
+        # every row at or below the mark is delivered: read the primary key above it only
+        return self.outbox.undelivered_bytes(self.mark() if self.mark is not None else 0)
 
     def _drop_middle(self, used: int) -> tuple[int, int, int]:
         keep_old = int(self.budget_bytes * self.keep_oldest_fraction)

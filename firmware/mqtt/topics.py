@@ -3,8 +3,10 @@
     >>> t = Topics("acme", "b1", "kiosk-1")
     >>> t.event("ticket.issued")
     'tessera/v1/acme/b1/kiosk-1/evt/ticket.issued'
-    >>> t.command("call-next")
-    'tessera/v1/acme/b1/engine/cmd/call-next'
+    >>> t.request("call-next")
+    'tessera/v1/acme/b1/kiosk-1/req/call-next'
+    >>> t.response("kiosk-1")
+    'tessera/v1/acme/b1/engine/res/kiosk-1'
 
 Names (tenant, branch, device, state part, command) are ``[a-z0-9-]``; event
 types keep their dotted form (``ticket.no_show``) so a consumer can map a
@@ -22,7 +24,7 @@ PREFIX = "tessera/v1"
 ENGINE_DEVICE = "engine"
 NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")  # \Z: no trailing newline
 EVENT_TYPE_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")
-KINDS = ("status", "meta", "state", "evt", "cmd", "res")
+KINDS = ("status", "meta", "state", "evt", "req", "res")
 
 
 class TopicError(TesseraError, ValueError):
@@ -47,7 +49,9 @@ class TopicParts:
 
 @dataclass(frozen=True)
 class Topics:
-    """Topics of one device; commands and responses live under the engine's subtree."""
+    """Topics of one device. A device sends engine requests in its own subtree
+    (``{device}/req/{name}``: only it may write there, so the broker authenticates
+    the sender); the engine answers in its own (``engine/res/{device}``)."""
 
     tenant: str
     branch: str
@@ -87,12 +91,14 @@ class Topics:
             raise TopicError(f"event type {type_!r}: use a-z, 0-9, '.', '_' and '-'")
         return f"{self.root}/evt/{type_}"
 
-    def command(self, name: str) -> str:
-        return f"{self.of(self.engine)}/cmd/{check_name('command', name)}"
+    def request(self, name: str) -> str:
+        """Where this device sends engine command ``name``."""
+        return f"{self.root}/req/{check_name('command', name)}"
 
     @property
-    def command_filter(self) -> str:
-        return f"{self.of(self.engine)}/cmd/+"
+    def request_filter(self) -> str:
+        """What the engine subscribes to: every device's requests."""
+        return f"{self.branch_root}/+/req/+"
 
     def response(self, requester: str) -> str:
         """Where the engine answers ``requester`` (in the engine's own subtree)."""

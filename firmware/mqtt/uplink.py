@@ -4,10 +4,12 @@ It is the only consumer of the port's event queue and dispatches each event:
 PUBACKs to the drainer, connects to presence (birth, meta, state, resubscribe)
 and the drainer (resend from the DB), messages to handlers registered by topic
 filter (the command server, a command client, role subscriptions). Handlers
-run on this thread, never on paho's.
+run on this thread, never on paho's; a message is acknowledged to the broker
+after its handlers return (with manual acks, the engine's client: so a request
+is PUBACKed only once its answer is stored).
 
     >>> up = Uplink(port, drainer=drainer, presence=presence)
-    >>> up.add_handler(topics.command_filter, server.handle)
+    >>> up.add_handler(topics.request_filter, server.handle)
     >>> up.start()          # thread; up.notify() after appending to the outbox
     >>> up.stop()           # offline status, clean disconnect
 """
@@ -19,6 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from tessera.drivers.mqtt_client import (
     Connected,
@@ -41,6 +44,13 @@ Handler = Callable[[Message], None]
 MAX_BATCH = 2000
 
 
+@dataclass
+class _Periodic:
+    interval_s: float
+    job: Callable[[], object]
+    due: float = 0.0  # monotonic
+
+
 class Uplink:
     """Event loop of one device's MQTT link (see module docstring)."""
 
@@ -57,6 +67,7 @@ class Uplink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_retention = 0.0
+        self.periodic: list[_Periodic] = []
         if presence is not None:
             presence.bind(port)
 
@@ -80,9 +91,11 @@ class Uplink:
             ev: MqttEvent | None = self.port.events.get(timeout=timeout)
         except queue.Empty:
             ev = None
-        while ev is not None and n < MAX_BATCH:
+        while ev is not None:
             self._dispatch(ev)
             n += 1
+            if n >= MAX_BATCH:  # stop *before* taking another one: a taken event is handled
+                break
             try:
                 ev = self.port.events.get_nowait()
             except queue.Empty:
@@ -91,7 +104,23 @@ class Uplink:
             self.drainer.flush()
             self.drainer.pump()
         self._maybe_retention()
+        self._run_periodic()
         return n
+
+    def every(self, interval_s: float, job: Callable[[], object]) -> None:
+        """Run ``job()`` on this thread every ``interval_s`` (first at the next step)."""
+        self.periodic.append(_Periodic(interval_s, job))
+
+    def _run_periodic(self) -> None:
+        now = time.monotonic()
+        for p in self.periodic:
+            if now < p.due:
+                continue
+            p.due = now + p.interval_s
+            try:
+                p.job()
+            except Exception:
+                log.exception("mqtt: periodic job failed")
 
     def _dispatch(self, ev: MqttEvent) -> None:
         try:
@@ -101,9 +130,14 @@ class Uplink:
                 for listener in self.ack_listeners:
                     listener(ev)
             elif isinstance(ev, Message):
-                for topic_filter, handler in self.handlers:
-                    if matches(topic_filter, ev.topic):
-                        handler(ev)
+                try:
+                    for topic_filter, handler in self.handlers:
+                        if matches(topic_filter, ev.topic):
+                            handler(ev)
+                finally:
+                    # PUBACK (with manual acks: the engine's client) only once every
+                    # handler is done: the command server has stored its answer by now
+                    self.port.ack(ev)
             elif isinstance(ev, Connected):
                 self.connects += 1
                 if self.presence is not None:
@@ -154,6 +188,9 @@ class Uplink:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.drainer is not None:  # the last high-water mark, before "offline"
+            self.drainer.flush()
+            self.drainer.publish_mark(force=True)
         mid = self.presence.offline() if self.presence is not None else None
         deadline = time.monotonic() + timeout
         while mid is not None and time.monotonic() < deadline:

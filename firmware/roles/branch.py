@@ -44,6 +44,7 @@ class Branch:
     router: ActionRouter
     engine: Any = None
     owns_engine: bool = False  # the engine runs in this process (ticked here); else remote
+    upkeep: Any = None  # tessera.engine.upkeep.StoreUpkeep of an engine run here
     kiosk: KioskRole | None = None
     counters: dict[str, CounterRole] = field(default_factory=dict)
     display: Any = None
@@ -59,6 +60,8 @@ class Branch:
     def tick(self) -> None:
         if self.owns_engine:
             self.engine.tick()
+        if self.upkeep is not None:
+            self.upkeep.maybe_run()
         if self.kiosk is not None:
             self.kiosk.refresh()
         for role in self.counters.values():

@@ -126,4 +126,10 @@ def remote_engine(branch: Branch, device: str) -> RemoteEngine:
     branch.links[device] = dl
     branch.bus.subscribe(_notifier(dl, device))  # our own device events
     branch.closers.append(dl.stop)
-    return RemoteEngine(client)
+    # a kiosk keeps the confirms of printed tickets the engine has not answered yet
+    pending = cfg.path(cfg.storage.dir) / f"{device}.pending-confirms.json" \
+        if device.startswith("kiosk-") else None
+    remote = RemoteEngine(client, pending=pending)
+    branch.closers.append(remote.close)
+    remote.resume_pending()
+    return remote

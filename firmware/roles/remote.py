@@ -1,28 +1,59 @@
 """The engine seen from another Pi: ``EnginePort`` over MQTT 5 request/response.
 
-    >>> engine = RemoteEngine(CommandClient(link.port, link.uplink, link.topics, clock=clock))
-    >>> engine.call_next("c1").number          # -> 'A001' (or raises RemoteRefused)
+    engine = RemoteEngine(CommandClient(link.port, link.uplink, link.topics, clock=clock))
+    engine.call_next("c1").number          # -> 'A001' (or raises QueueEmpty)
 
-Answers become attribute objects with the engine's field names (``Ticket``,
-``CounterState``, ``Rating`` as JSON), so a role cannot tell the difference.
-A ``rejected`` answer raises :class:`RemoteRefused` with the engine's domain
-``code``; no answer (broker or engine down) raises :class:`EngineUnreachable`.
+Answers are decoded (msgspec) into the engine's own ``Ticket``, ``CounterState``
+and ``Rating``, and a ``rejected`` answer raises the engine's own
+:class:`~tessera.engine.errors.DomainError` leaf for its ``code`` (``QueueEmpty``
+for ``queue-empty``), so a role cannot tell the difference. The raised class is
+also a :class:`RemoteRefused`; a code that is not a domain error (``forbidden``,
+``rate-limited``, ``invalid``...) raises a plain ``RemoteRefused``. No answer
+(broker or engine down) raises :class:`EngineUnreachable`, and so does an answer
+whose result does not decode.
+The client re-sends each command until it is answered or expires; the kiosk's
+``confirm_printed`` of a ticket that came out of the printer is re-sent, under the
+fixed id ``confirm.{ticket_id}``, until the engine has it, and is written to
+``pending`` first so a kiosk restarted meanwhile sends it again: a printed
+number is never voided because an answer was lost.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, Protocol
+import json
+import logging
+import os
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
-from tessera.errors import DeviceError, TesseraError
+import msgspec
+from tessera.engine.errors import ALL_ERRORS, DomainError
+from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.errors import DeviceError
+
+T = TypeVar("T")
 
 
-class RemoteRefused(TesseraError, RuntimeError):
-    """The engine refused the command (``code`` is its domain error code)."""
+class RemoteRefused(DomainError):
+    """The engine refused the command; nothing changed (``code``: the answer's code)."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail or code)
-        self.code = code
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+@cache
+def refusal_class(code: str) -> type[RemoteRefused]:
+    """The exception a ``rejected`` answer with ``code`` raises: the engine's own leaf
+    for a domain code (e.g. ``QueueEmpty`` and ``RemoteRefused`` at once), else
+    ``RemoteRefused``."""
+    for leaf in ALL_ERRORS:
+        if leaf.code == code:
+            return type(f"Remote{leaf.__name__}", (leaf, RemoteRefused), {})
+    return RemoteRefused
 
 
 class EngineUnreachable(DeviceError):
@@ -33,76 +64,163 @@ class EngineUnreachable(DeviceError):
         self.code = code
 
 
+log = logging.getLogger(__name__)
+UNANSWERED = frozenset({"timeout", "in-doubt", "internal", "bad-response"})
+CONFIRM_PAUSE_S = 1.0
+
+
 class Requester(Protocol):
-    def request(self, name: str, args: dict[str, Any], *,
-                timeout: float = ...) -> dict[str, Any]: ...
+    def request(self, name: str, args: dict[str, Any], *, timeout: float | None = ...,
+                command_id: str | None = ...) -> dict[str, Any]: ...
+
+
+class PendingConfirms:
+    """Ticket ids printed but not yet confirmed to the engine, in a small JSON file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._ids: list[str] = []
+        if path is not None and path.exists():
+            try:
+                got = json.loads(path.read_text(encoding="utf-8"))
+                self._ids = [str(x) for x in got] if isinstance(got, list) else []
+            except (OSError, ValueError):
+                log.exception("cannot read %s; its unconfirmed tickets are lost", path)
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._ids)
+
+    def add(self, ticket_id: str) -> None:
+        with self._lock:
+            if ticket_id not in self._ids:
+                self._ids.append(ticket_id)
+                self._save()
+
+    def remove(self, ticket_id: str) -> None:
+        with self._lock:
+            if ticket_id in self._ids:
+                self._ids.remove(ticket_id)
+                self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self._ids, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
 
 class RemoteEngine:
     """``tessera.roles.ports.EnginePort`` through ``tessera.mqtt.command_client.CommandClient``."""
 
-    def __init__(self, client: Requester, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, client: Requester, *, timeout_s: float | None = None,
+                 pending: Path | None = None) -> None:
         self.client = client
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # None: until the command expires at the engine
+        self.pending = PendingConfirms(pending)
+        self._stop = threading.Event()
+        self._resender: threading.Thread | None = None
 
-    def _call(self, name: str, **args: Any) -> Any:
-        answer = self.client.request(name, args, timeout=self.timeout_s)
-        status = answer.get("status")
-        code, detail = str(answer.get("code", "")), str(answer.get("detail", ""))
-        if status == "done":
-            result = answer.get("result") or {}
-            return SimpleNamespace(**result) if isinstance(result, dict) else result
-        if status == "rejected" and code not in ("timeout", "in-doubt"):
-            raise RemoteRefused(code, detail)
-        raise EngineUnreachable(code or "error", detail)
+    def resume_pending(self) -> None:
+        """Re-send, on a thread, the confirms a previous run of this kiosk left unanswered."""
+        if self.pending.ids() and self._resender is None:
+            self._resender = threading.Thread(target=self._resend_pending, daemon=True,
+                                              name="confirm-resend")
+            self._resender.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _resend_pending(self) -> None:
+        for ticket_id in self.pending.ids():
+            try:
+                self.confirm_printed(ticket_id)
+            except Exception:  # refused (e.g. already voided) or stopping
+                log.exception("confirming printed ticket %s failed", ticket_id)
+
+    def _call(self, type_: type[T], name: str, **args: Any) -> T:
+        return _outcome(self.client.request(name, args, timeout=self.timeout_s), type_)
 
     def snapshot(self) -> dict[str, Any]:
         """The engine's live state (queues, counters, recent calls) for a board rebuild."""
-        answer = self.client.request("snapshot", {}, timeout=self.timeout_s)
+        answer = self.client.request("snapshot", {}, timeout=self.timeout_s or 5.0)
         if answer.get("status") != "done" or not isinstance(answer.get("result"), dict):
             raise EngineUnreachable(str(answer.get("code") or "error"),
                                     str(answer.get("detail", "")))
         result: dict[str, Any] = answer["result"]
         return result
 
-    def issue(self, service: str, *, priority: str | None = None) -> Any:
-        return self._call("issue-ticket", service=service, priority=priority)
+    def issue(self, service: str, *, priority: str | None = None) -> Ticket:
+        return self._call(Ticket, "issue-ticket", service=service, priority=priority)
 
-    def confirm_printed(self, ticket_id: str) -> Any:
-        return self._call("confirm-printed", ticket_id=ticket_id)
+    def confirm_printed(self, ticket_id: str) -> Ticket:
+        """Re-sent until the engine answers (the ticket is printed: it must not be voided
+        for a lost answer); the fixed id makes every re-send the same command."""
+        self.pending.add(ticket_id)
+        while True:
+            answer = self.client.request("confirm-printed", {"ticket_id": ticket_id},
+                                         timeout=self.timeout_s,
+                                         command_id=f"confirm.{ticket_id}")
+            if str(answer.get("code", "")) not in UNANSWERED or self._stop.is_set():
+                break
+            log.warning("confirm of printed ticket %s not answered yet (%s); re-sending",
+                        ticket_id, answer.get("code"))
+            self._stop.wait(CONFIRM_PAUSE_S)  # an "internal" answer comes back at once
+        if str(answer.get("code", "")) not in UNANSWERED:
+            self.pending.remove(ticket_id)
+        return _outcome(answer, Ticket)
 
-    def void(self, ticket_id: str, reason: str) -> Any:
-        return self._call("void-ticket", ticket_id=ticket_id, reason=reason)
+    def void(self, ticket_id: str, reason: str) -> Ticket:
+        return self._call(Ticket, "void-ticket", ticket_id=ticket_id, reason=reason)
 
-    def check_in(self, code: str) -> Any:
-        return self._call("check-in", code=code)
+    def check_in(self, code: str) -> Ticket:
+        return self._call(Ticket, "check-in", code=code)
 
-    def call_next(self, counter: str) -> Any:
-        return self._call("call-next", counter=counter)
+    def call_next(self, counter: str) -> Ticket:
+        return self._call(Ticket, "call-next", counter=counter)
 
-    def recall(self, counter: str) -> Any:
-        return self._call("recall", counter=counter)
+    def recall(self, counter: str) -> Ticket:
+        return self._call(Ticket, "recall", counter=counter)
 
-    def no_show(self, counter: str) -> Any:
-        return self._call("no-show", counter=counter)
+    def no_show(self, counter: str) -> Ticket:
+        return self._call(Ticket, "no-show", counter=counter)
 
-    def done(self, counter: str) -> Any:
-        return self._call("done", counter=counter)
+    def done(self, counter: str) -> Ticket:
+        return self._call(Ticket, "done", counter=counter)
 
-    def transfer(self, counter: str, service: str) -> Any:
-        return self._call("transfer", counter=counter, service=service)
+    def transfer(self, counter: str, service: str) -> Ticket:
+        return self._call(Ticket, "transfer", counter=counter, service=service)
 
-    def open_counter(self, counter: str, staff: str | None = None) -> Any:
-        return self._call("open-counter", counter=counter, staff=staff)
+    def open_counter(self, counter: str, staff: str | None = None) -> CounterState:
+        return self._call(CounterState, "open-counter", counter=counter, staff=staff)
 
-    def close_counter(self, counter: str) -> Any:
-        return self._call("close-counter", counter=counter)
+    def close_counter(self, counter: str) -> CounterState:
+        return self._call(CounterState, "close-counter", counter=counter)
 
-    def pause(self, counter: str) -> Any:
-        return self._call("pause", counter=counter)
+    def pause(self, counter: str) -> CounterState:
+        return self._call(CounterState, "pause", counter=counter)
 
-    def resume(self, counter: str) -> Any:
-        return self._call("resume", counter=counter)
+    def resume(self, counter: str) -> CounterState:
+        return self._call(CounterState, "resume", counter=counter)
 
-    def rate(self, counter: str, score: int) -> Any:
-        return self._call("rate", counter=counter, score=score)
+    def rate(self, counter: str, score: int) -> Rating:
+        return self._call(Rating, "rate", counter=counter, score=score)
+
+
+def _outcome(answer: dict[str, Any], type_: type[T]) -> T:
+    status = answer.get("status")
+    code, detail = str(answer.get("code", "")), str(answer.get("detail", ""))
+    if status == "done":
+        try:
+            return msgspec.convert(answer.get("result"), type_)
+        except msgspec.ValidationError as e:
+            raise EngineUnreachable("bad-response", f"the engine's answer is not a "
+                                    f"{type_.__name__}: {e}") from None
+    if status == "rejected" and code not in UNANSWERED:
+        raise refusal_class(code)(detail or code, code)
+    raise EngineUnreachable(code or "error", detail)

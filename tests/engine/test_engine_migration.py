@@ -110,6 +110,8 @@ def test_v1_store_migrates_in_place_and_keeps_working(tmp_path: Path,
         50.0, 860.0]
     # the unconfirmed migrated ticket is auto-voided; call_specific finds old numbers
     engine.done("c2")
+    assert engine.tick() == []  # not yet: a restarted engine first gives kiosks' confirms
+    clock.advance(engine.cfg.engine.unconfirmed_timeout_s)  # their window (issue 12)
     assert [e["data"]["number"] for e in engine.tick()] == ["A003"]  # found via tickets_issued
     assert engine.get_ticket("t-a3").state == "void"
     with pytest.raises(Exception, match="A003 is void"):

@@ -229,17 +229,37 @@ def make_server_cert(d: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
     return crt, key
 
 
+def branch_broker_toml(base: Path, extra_mqtt: str = "", hq: str = "") -> str:
+    """The TOML of ``branch_broker_config`` (for a ``tessera run`` subprocess)."""
+    from tessera.mqtt.local_broker import free_port
+
+    local = free_port()
+    return BRANCH_TOML.replace(
+        '[mqtt]\nurl = "mqtt://127.0.0.1:1883"',
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{local}"\nlocal_port = {local}\n'
+        f'listener_port = {free_port()}\npersistence_dir = "{base}/store"\n{extra_mqtt}') + hq
+
+
 def branch_broker_config(base: Path, extra_mqtt: str = "", hq: str = "") -> Any:
     """The test branch with a generated broker config (random ports, store under ``base``,
     which must be reachable by the broker's user: see ``broker_dir``)."""
     from tessera.config import parse_config
-    from tessera.mqtt.local_broker import free_port
 
-    text = BRANCH_TOML.replace(
-        '[mqtt]\nurl = "mqtt://127.0.0.1:1883"',
-        f'[mqtt]\nurl = "mqtt://127.0.0.1:{free_port()}"\nlocal_port = {free_port()}\n'
-        f'listener_port = {free_port()}\npersistence_dir = "{base}/store"\n{extra_mqtt}')
-    return parse_config(text + hq, base_dir=base)
+    return parse_config(branch_broker_toml(base, extra_mqtt, hq), base_dir=base)
+
+
+def shipped_branch(base: Path, extra_mqtt: str = "", hq: str = "") -> tuple[Path, Any]:
+    """``branch_broker_config`` written to ``base/branch.toml`` with every device's login
+    in ``base/broker/credentials`` (where ``start_generated(..., base / "broker")`` puts
+    them): the file a ``tessera run`` subprocess or ``DeviceLink.from_config`` uses."""
+    from tessera.config import parse_config
+
+    (base / "broker" / "credentials").mkdir(parents=True, exist_ok=True)
+    text = branch_broker_toml(
+        base, f'credentials_dir = "{base}/broker/credentials"\n{extra_mqtt}', hq)
+    path = base / "branch.toml"
+    path.write_text(text, encoding="utf-8")
+    return path, parse_config(text, base_dir=base)
 
 
 def start_generated(mosquitto: Any, cfg: Any, out: Path) -> Any:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from tessera.outbox import Outbox, connect, rfc3339
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(60)]
 ROOT = f"tessera/v1/{TENANT}/{BRANCH}"
 REPLY = f"{ROOT}/engine/res/tester"
+REQ = f"{ROOT}/tester/req"  # the sender's own subtree: the topic names the sender
 
 
 @pytest.fixture
@@ -31,25 +33,28 @@ def served(mosquitto: Any, collector: Any, engine: Any, tmp_path: Path) -> Any:
     """A broker, the engine's command server on it, and a raw requester."""
     broker = mosquitto()
     ob = Outbox.open(tmp_path / "engine.db", tenant=TENANT, branch=BRANCH, device="engine")
-    link = DeviceLink.build(settings(broker, "engine"), outbox=ob, clock=SystemClock())
+    # the engine's own client settings: manual acks, Receive Maximum, requests' retain flag
+    link = DeviceLink.build(settings(broker, "engine", manual_ack=True, receive_maximum=64,
+                                     request_filters=(f"{ROOT}/+/req/+",)),
+                            outbox=ob, clock=SystemClock())
     server = CommandServer(engine, link.port, link.topics, connect(tmp_path / "engine.db"),
                            clock=SystemClock())
-    link.uplink.add_handler(link.topics.command_filter, server.handle)
+    link.uplink.add_handler(link.topics.request_filter, server.handle)
     link.start()
     sub = collector(broker, f"{ROOT}/engine/res/#", client_id="tester")
     sub.wait_connected()
     sub.wait(lambda: link.uplink.connects > 0, 10, "engine link")
 
     def request(name: str, payload: bytes | dict[str, Any], corr: bytes = b"c-1",
-                reply: str | None = REPLY) -> dict[str, Any]:
+                reply: str | None = REPLY, retain: bool = False) -> dict[str, Any]:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         n = len(sub.messages)
-        sub.client.publish(f"{ROOT}/engine/cmd/{name}", body, qos=1, props=PublishProps(
+        sub.client.publish(f"{REQ}/{name}", body, qos=1, retain=retain, props=PublishProps(
             response_topic=reply, correlation_data=corr, message_expiry_s=30))
         sub.wait(lambda: len(sub.messages) > n, 10, f"an answer to {name}")
         msg = sub.messages[n]
         assert msg.correlation_data == corr
-        assert msg.topic == (reply or f"{ROOT}/engine/res/unaddressed")
+        assert msg.topic == REPLY  # the sender's own response topic, whatever it asked for
         return dict(json.loads(msg.payload))
 
     yield request, engine, link
@@ -128,11 +133,43 @@ def test_replay_returns_the_original_response_and_acts_once(served: Any) -> None
     assert late == first
 
 
-def test_missing_response_topic_is_answered_on_unaddressed(served: Any) -> None:
+@pytest.mark.parametrize("reply", [None, f"{ROOT}/engine/res/counter-pi-1",
+                                   f"{ROOT}/counter-pi-1/evt/x"])
+def test_a_response_topic_other_than_the_senders_own_is_refused(
+        served: Any, reply: str | None) -> None:
+    """The engine answers only ``engine/res/{sender}``: a kiosk cannot redirect answers
+    into a counter's topic."""
     request, engine, _ = served
     before = engine.outbox.last_seq()
-    r = request("issue-ticket", _req({"service": "cash"}), reply=None)
-    assert r["code"] == "bad-response-topic"
+    r = request("issue-ticket", _req({"service": "cash"}), reply=reply)
+    assert (r["status"], r["code"]) == ("rejected", "bad-response-topic")
+    assert REPLY in r["detail"]
+    assert engine.outbox.last_seq() == before
+
+
+def test_replay_is_scoped_by_sender(served: Any, collector: Any) -> None:
+    """Another device reusing a request id runs its own command, never receives the
+    first sender's stored answer."""
+    request, _engine, link = served
+    first = request("issue-ticket", _req({"service": "cash"}, cid="shared"))
+    other_reply = f"{ROOT}/engine/res/other"
+    other = collector(SimpleNamespace(host="127.0.0.1", port=link.port.settings.port),
+                      other_reply, client_id="other")
+    other.wait_connected()
+    other.client.publish(f"{ROOT}/other/req/issue-ticket",
+                         json.dumps(_req({"service": "cash"}, cid="shared")).encode(), qos=1,
+                         props=PublishProps(response_topic=other_reply, correlation_data=b"o"))
+    other.wait(lambda: bool(other.messages), 10, "the other sender's answer")
+    got = json.loads(other.messages[0].payload)
+    assert got["status"] == "done" and got["result"]["number"] == "A002"
+    assert got["result"]["id"] != first["result"]["id"]  # its own ticket
+
+
+def test_a_retained_request_is_refused_and_changes_nothing(served: Any) -> None:
+    request, engine, _ = served
+    before = engine.outbox.last_seq()
+    r = request("issue-ticket", _req({"service": "cash"}), retain=True)
+    assert (r["status"], r["code"]) == ("rejected", "retained")
     assert engine.outbox.last_seq() == before
 
 
@@ -192,12 +229,19 @@ def test_engine_link_from_config_serves_commands_and_wakes_on_commit(
         engine.issue("loans")  # in-process command: its event goes out at once
         sub.wait(lambda: any(e["type"] == "ticket.issued" for e in sub.envelopes()), 10,
                  "the event")
-        sub.client.publish(f"{ROOT}/engine/cmd/issue-ticket",
+        kreply = f"{ROOT}/engine/res/kiosk-pi-k"  # a device of the config, with buttons
+        sub.client.publish(f"{ROOT}/kiosk-pi-k/req/issue-ticket",
                            json.dumps(_req({"service": "cash"})).encode(), qos=1,
-                           props=PublishProps(response_topic=REPLY, correlation_data=b"z"))
-        sub.wait(lambda: any(m.topic == REPLY for m in sub.messages), 10, "the answer")
-        answer = json.loads(next(m.payload for m in sub.messages if m.topic == REPLY))
+                           props=PublishProps(response_topic=kreply, correlation_data=b"z"))
+        sub.wait(lambda: any(m.topic == kreply for m in sub.messages), 10, "the answer")
+        answer = json.loads(next(m.payload for m in sub.messages if m.topic == kreply))
         assert answer["status"] == "done" and answer["result"]["number"] == "A001"
+        # the policy from the config: a sender that is not a device of the branch
+        sub.client.publish(f"{REQ}/issue-ticket", json.dumps(_req({"service": "cash"})).encode(),
+                           qos=1, props=PublishProps(response_topic=REPLY, correlation_data=b"t"))
+        sub.wait(lambda: any(m.topic == REPLY for m in sub.messages), 10, "the refusal")
+        refusal = json.loads(next(m.payload for m in sub.messages if m.topic == REPLY))
+        assert (refusal["status"], refusal["code"]) == ("rejected", "forbidden")
         status = sub.retained(f"{ROOT}/engine/status")
         assert status is not None and status["state"] == "online"
     finally:

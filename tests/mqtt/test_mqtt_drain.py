@@ -101,8 +101,8 @@ def test_retention_prunes_delivered_by_age_and_count(outbox_factory: Any) -> Non
     ob = outbox_factory("kiosk-1")
     fill(ob, 100)
     ob.mark_delivered(list(range(1, 61)))
-    r = Retention(ob, budget_bytes=1 << 30, clock=SystemClock(), keep_s=3600, keep_rows=20,
-                  redeliver_window_s=0)  # the window has its own test (test_mqtt_redeliver)
+    # no drainer: no high-water mark (that rule has its own test in test_mqtt_redeliver)
+    r = Retention(ob, budget_bytes=1 << 30, clock=SystemClock(), keep_s=3600, keep_rows=20)
     rep = r.run()
     assert rep.pruned == 40  # 60 delivered, keep the newest 20
     assert ob.pending_count() == 40  # undelivered untouched
@@ -142,8 +142,7 @@ def test_a_seq_is_never_reused_after_everything_delivered_is_pruned(outbox_facto
     assert ob.next_seq_sql == "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox"  # no floor table
     fill(ob, 30)
     ob.mark_delivered(list(range(1, 31)))
-    r = Retention(ob, budget_bytes=1 << 30, clock=SystemClock(), keep_s=0, keep_rows=0,
-                  redeliver_window_s=0)
+    r = Retention(ob, budget_bytes=1 << 30, clock=SystemClock(), keep_s=0, keep_rows=0)
     assert r.run(now=time.time() + 3600).pruned == 29
     assert [e["seq"] for e in ob.all_events()] == [30]  # the newest stays
     other = outbox_factory("kiosk-1")  # e.g. retention's own connection in a device link

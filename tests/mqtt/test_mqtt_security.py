@@ -120,12 +120,14 @@ def test_kiosk_cannot_write_a_counters_topics_or_call_next(secured: Any) -> None
     props = PublishProps(response_topic=f"{ROOT}/engine/res/kiosk-pi-k", correlation_data=b"k")
     denied = [
         kiosk.publish(f"{ROOT}/counter-pi-1/evt/ticket.called", b"{}", qos=1),
-        kiosk.publish(f"{ROOT}/engine/cmd/call-next", b"{}", qos=1, props=props),
+        # a request in another device's subtree: it would be taken as that device's
+        kiosk.publish(f"{ROOT}/counter-pi-1/req/call-next", b"{}", qos=1, props=props),
+        kiosk.publish(f"{ROOT}/engine/cmd/call-next", b"{}", qos=1, props=props),  # the old path
         kiosk.publish(f"{ROOT}/engine/evt/ticket.issued", b"{}", qos=1),
     ]
-    allowed = kiosk.publish(f"{ROOT}/engine/cmd/issue-ticket", b"{}", qos=1, props=props)
+    allowed = kiosk.publish(f"{ROOT}/kiosk-pi-k/req/issue-ticket", b"{}", qos=1, props=props)
     acks: dict[int, PubAck] = {}
-    while len(acks) < 4:
+    while len(acks) < 5:
         ev = _first(kiosk, (PubAck,))
         assert isinstance(ev, PubAck)
         acks[ev.mid] = ev
@@ -140,7 +142,7 @@ def test_kiosk_cannot_write_a_counters_topics_or_call_next(secured: Any) -> None
             continue
         if hasattr(ev2, "topic"):
             seen.append(ev2.topic)
-    assert f"{ROOT}/engine/cmd/issue-ticket" in seen
+    assert f"{ROOT}/kiosk-pi-k/req/issue-ticket" in seen
     assert not [t for t in seen if t.endswith(("call-next", "ticket.called", "ticket.issued"))]
 
 
@@ -186,8 +188,13 @@ def test_cli_writes_files_and_never_prints_a_password(tmp_path: Path) -> None:
         assert pw not in r.stdout + r.stderr
     assert "device kiosk-pi-k" in r.stdout and "roles kiosk" in r.stdout
     acl = (tmp_path / "out" / "acl").read_text()
-    assert f"topic write {ROOT}/engine/cmd/call-next" in acl.split("user counter-pi-1")[1]
-    assert "cmd/call-next" not in acl.split("user kiosk-pi-k")[1].split("user ")[0]
+    # requests go in the sender's own subtree; the engine reads them all
+    assert "/cmd/" not in acl
+    counter = acl.split("user counter-pi-1")[1].split("user ")[0]
+    assert f"topic readwrite {ROOT}/counter-pi-1/#" in counter
+    assert f"topic read {ROOT}/engine/res/counter-pi-1" in counter
+    assert f"topic read {ROOT}/+/req/#" in acl.split("user engine")[1].split("user ")[0]
+    assert "req" not in acl.split("user kiosk-pi-k")[1].split("user ")[0]
     # regenerating keeps the passwords (no fleet-wide rotation by accident)
     before = (tmp_path / "out" / "credentials" / "kiosk-pi-k.toml").read_text()
     subprocess.run([sys.executable, "-m", "tessera", "broker", "config", "--config",

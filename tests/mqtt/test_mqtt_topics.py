@@ -18,7 +18,9 @@ def test_topics_of_a_device() -> None:
     assert t.status == "tessera/v1/acme/b1/kiosk-1/status"
     assert t.state("printer") == "tessera/v1/acme/b1/kiosk-1/state/printer"
     assert t.event("ticket.no_show") == "tessera/v1/acme/b1/kiosk-1/evt/ticket.no_show"
-    assert t.command("call-next") == "tessera/v1/acme/b1/engine/cmd/call-next"
+    assert t.request("call-next") == "tessera/v1/acme/b1/kiosk-1/req/call-next"
+    assert t.request_filter == "tessera/v1/acme/b1/+/req/+"
+    assert matches(t.request_filter, t.request("call-next"))
     assert t.response("kiosk-1") == "tessera/v1/acme/b1/engine/res/kiosk-1"
 
 
@@ -36,7 +38,8 @@ def test_parse_round_trips(tenant: str, branch: str, device: str, part: str) -> 
     t = Topics(tenant, branch, device)
     p = parse(t.state(part))
     assert (p.tenant, p.branch, p.device, p.kind, p.rest) == (tenant, branch, device, "state", part)
-    assert parse(t.command(part)).device == "engine"
+    req = parse(t.request(part))
+    assert (req.device, req.kind, req.rest) == (device, "req", part)
 
 
 @pytest.mark.parametrize("bad", ["tessera/v2/a/b/c/status", "tessera/v1/a/b/c/status/x",
