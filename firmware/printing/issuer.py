@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from tessera.config import BranchConfig
 from tessera.drivers.escpos import PrinterLinkError, PrinterPort, PrinterState, PrinterStatus
 from tessera.drivers.printer_profiles import get_profile
+from tessera.engine.models import Ticket
+from tessera.engine.ports import TicketEngine
 from tessera.errors import ConfigError, DeviceError
 from tessera.printing.encoder import TicketEncoder
 from tessera.printing.layout import TicketRenderer
@@ -36,16 +38,6 @@ log = logging.getLogger(__name__)
 DeviceEventSink = Callable[[str, dict[str, Any]], None]
 AFTER_JOB_MARGIN_S = 1.0  # the printer answers once the job is through the link
 _REFUSE = (PrinterState.COVER_OPEN, PrinterState.PAPER_OUT, PrinterState.OFFLINE)
-
-
-class TicketEngine(Protocol):
-    """The engine's two-phase issuance, as the kiosk uses it."""
-
-    def issue(self, service: str, *, priority: str | None = None) -> Any: ...
-
-    def confirm_printed(self, ticket_id: str) -> Any: ...
-
-    def void(self, ticket_id: str, reason: str) -> Any: ...
 
 
 class PrinterNotReady(DeviceError):
@@ -86,7 +78,7 @@ class TicketIssuer:
         self._report(status)
         return status
 
-    def issue(self, service: str, priority: str | None = None) -> Any:
+    def issue(self, service: str, priority: str | None = None) -> Ticket:
         """Issue and print a ticket; returns it confirmed (state ``waiting``).
 
         Raises PrinterNotReady (nothing reserved), TicketNotPrinted (voided), or

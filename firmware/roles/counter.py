@@ -31,14 +31,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from tessera.clock import Clock
 from tessera.config import STAFF_CODE_DIGITS, BranchConfig, Counter
 from tessera.dispatch import Act
-from tessera.roles.ports import EnginePort, Led, TextBoard
+from tessera.engine.errors import DomainError
+from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.errors import DeviceError
+from tessera.roles.ports import CounterEngine, Led, TextBoard
+from tessera.roles.remote import EngineUnreachable
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+# what a panel action gives back: the engine's answer, the selected transfer target, or
+# None when it was refused or did nothing
+Answer = Ticket | CounterState | Rating | str | None
 
 CONFIRM_BLINK_S = 0.9
 
@@ -131,7 +141,7 @@ class CodePad:
 class CounterRole:
     """Maps one counter's panel keys to engine commands and shows its current ticket."""
 
-    def __init__(self, cfg: BranchConfig, counter: Counter, engine: EnginePort, clock: Clock,
+    def __init__(self, cfg: BranchConfig, counter: Counter, engine: CounterEngine, clock: Clock,
                  *, board: TextBoard | None = None, rating_led: Led | None = None,
                  staff: str | None = None) -> None:
         self.cfg = cfg
@@ -182,14 +192,17 @@ class CounterRole:
 
     # ------------------------------------------------------------------ keys
 
-    def act(self, action: Act, score: int | str | None = None) -> Any:
+    def act(self, action: Act, score: int | str | None = None) -> Answer:
         """Handle one panel action (``score`` with ``Act.RATE``, 1 = lowest); returns the
         engine's answer, or None when refused."""
         with self._lock:
             if action is Act.RATE:
                 if not isinstance(score, int):
                     raise ValueError(f"a rating needs a score 1..5, not {score!r}")
-                return self._code_digit(score) if self.logged_out else self.on_rating(score)
+                if self.logged_out:
+                    self._code_digit(score)
+                    return None
+                return self.on_rating(score)
             if action is Act.ISSUE:
                 raise ValueError("a counter has no kiosk buttons (Act.ISSUE)")
             if self.pad is not None:
@@ -208,7 +221,7 @@ class CounterRole:
             }.get(action)
             return handler() if handler is not None else None  # LOGOUT without a login panel
 
-    def on_rating(self, score: int) -> Any:
+    def on_rating(self, score: int) -> Rating | None:
         """A satisfaction button: live only inside the rating window after DONE."""
         with self._lock:
             if self._rating_until is None or self.clock.monotonic() > self._rating_until:
@@ -249,25 +262,25 @@ class CounterRole:
     def rating_live(self) -> bool:
         return self._rating_until is not None and self.clock.monotonic() <= self._rating_until
 
-    def _next(self) -> Any:
+    def _next(self) -> Ticket | None:
         if self.paused:
             self._command(self.engine.resume, self.id)
             self.paused = False
         ticket = self._command(self.engine.call_next, self.id)
         if ticket is not None:
             self.current = ticket.number
-            self.current_service = getattr(ticket, "service", None)
+            self.current_service = ticket.service
             self.transfer_choice = None
         self._show()
         return ticket
 
-    def _recall(self) -> Any:
+    def _recall(self) -> Ticket | None:
         self.transfer_choice = None
         ticket = self._command(self.engine.recall, self.id)
         self._show()
         return ticket
 
-    def _no_show(self) -> Any:
+    def _no_show(self) -> Ticket | None:
         ticket = self._command(self.engine.no_show, self.id)
         if ticket is not None:
             self.current = None
@@ -275,7 +288,7 @@ class CounterRole:
         self._show()
         return ticket
 
-    def _select_transfer(self) -> Any:
+    def _select_transfer(self) -> str | None:
         targets = self.transfer_targets
         if not targets or self.current is None:
             return None
@@ -284,7 +297,7 @@ class CounterRole:
         self._show()
         return targets[self.transfer_choice]
 
-    def _done(self) -> Any:
+    def _done(self) -> Ticket | None:
         if self.transfer_choice is not None:
             target = self.transfer_targets[self.transfer_choice]
             self.transfer_choice = None
@@ -302,7 +315,7 @@ class CounterRole:
         self._show()
         return ticket
 
-    def _pause(self) -> Any:
+    def _pause(self) -> CounterState | None:
         state = self._command(self.engine.pause, self.id)
         if state is not None:
             self.paused = True
@@ -311,7 +324,7 @@ class CounterRole:
 
     # ------------------------------------------------------------------ login
 
-    def _logged_out_key(self, action: Act) -> Any:
+    def _logged_out_key(self, action: Act) -> CounterState | None:
         if action is Act.LOGOUT:
             return None  # the hold of a DONE that just submitted a code (or was refused)
         if action is not Act.DONE:
@@ -320,7 +333,7 @@ class CounterRole:
             return None
         return self._submit_code()
 
-    def _code_digit(self, digit: int) -> Any:
+    def _code_digit(self, digit: int) -> None:
         assert self.pad is not None
         now = self.clock.monotonic()
         if self.pad.locked(now):
@@ -330,7 +343,7 @@ class CounterRole:
         self._show()
         return None
 
-    def _submit_code(self) -> Any:
+    def _submit_code(self) -> CounterState | None:
         assert self.pad is not None
         now = self.clock.monotonic()
         if self.pad.locked(now):
@@ -349,7 +362,7 @@ class CounterRole:
         self._show()
         return None
 
-    def _login(self, staff: str, now: float) -> Any:
+    def _login(self, staff: str, now: float) -> CounterState | None:
         assert self.pad is not None
         state = self._command(self.engine.open_counter, self.id, staff)
         if state is not None:
@@ -360,7 +373,7 @@ class CounterRole:
         self._show()
         return state
 
-    def _logout(self) -> Any:
+    def _logout(self) -> CounterState | None:
         if self.current is not None:
             self._refuse("ticket_open")  # finish or no-show it first: no customer is stranded
             self._show()
@@ -382,7 +395,7 @@ class CounterRole:
             # new login would be credited to the new staff id
             self._end_rating_window()
 
-    def _close_counter(self) -> Any:
+    def _close_counter(self) -> CounterState | None:
         return self._command(self.engine.close_counter, self.id)
 
     def _refuse(self, code: str) -> None:
@@ -447,15 +460,18 @@ class CounterRole:
         except OSError as e:  # a dead counter sign must not stop the teller
             log.warning("counter %s board: %s", self.id, e)
 
-    def _command(self, fn: Any, *args: Any) -> Any:
+    def _command(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """Run an engine command; a refusal (the engine's ``DomainError``) or an engine
+        that does not answer (``EngineUnreachable``, a ``DeviceError``) is counted by its
+        code and gives None."""
         try:
-            return fn(*args)
-        except Exception as e:
-            code = getattr(e, "code", None)
-            if code is None and not isinstance(e, (ValueError, RuntimeError, OSError)):
-                raise
-            self.refused += 1
-            self.last_error = str(code or type(e).__name__)
-            self.refusals[self.last_error] = self.refusals.get(self.last_error, 0) + 1
-            log.info("counter %s: %s refused: %s", self.id, getattr(fn, "__name__", fn), e)
-            return None
+            return fn(*args, **kwargs)
+        except (DomainError, EngineUnreachable) as e:
+            code, detail = e.code, str(e)
+        except DeviceError as e:  # a transport failure that carries no code
+            code, detail = type(e).__name__, str(e)
+        self.refused += 1
+        self.last_error = code
+        self.refusals[code] = self.refusals.get(code, 0) + 1
+        log.info("counter %s: %s refused: %s", self.id, getattr(fn, "__name__", fn), detail)
+        return None

@@ -29,6 +29,7 @@ from typing import IO, Any, Protocol
 
 from tessera.clock import Clock
 from tessera.config import BranchConfig, service_spans
+from tessera.engine.models import Ticket
 from tessera.roles.ports import Led
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,10 @@ def span_end(cfg: BranchConfig, service: str, now: datetime) -> datetime | None:
 class Issuer(Protocol):
     """The printing part's issuance path, seen from the kiosk."""
 
-    def issue(self, service: str, priority: str | None = None) -> Any:
+    def issue(self, service: str, priority: str | None = None) -> Ticket:
         """Issue and print; return the confirmed ticket or raise (DomainError / DeviceError)."""
 
-    def check_in(self, code: str) -> Any:
+    def check_in(self, code: str) -> Ticket:
         """Check an appointment in and print its ticket."""
 
     def printer_state(self) -> str:
@@ -74,7 +75,7 @@ class Issuer(Protocol):
 class IssueOutcome:
     ok: bool
     number: str | None = None
-    ticket: Any = None
+    ticket: Ticket | None = None
     code: str | None = None  # refusal code (domain error code, "printer-fault", ...)
     detail: str = ""
 

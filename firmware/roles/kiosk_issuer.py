@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+from tessera.engine.models import Ticket
+from tessera.engine.ports import KioskEngine
+
+if TYPE_CHECKING:  # the printing stack loads with the kiosk, not with this module
+    from tessera.printing.issuer import TicketIssuer
 
 log = logging.getLogger(__name__)
 
@@ -25,33 +31,33 @@ _STATE = {"online": "ok", "near_end": "near_end", "paper_out": "out",
 class _CheckedIn:
     """An engine whose ``issue`` hands back an already checked-in appointment ticket."""
 
-    def __init__(self, engine: Any, code: str) -> None:
+    def __init__(self, engine: KioskEngine, code: str) -> None:
         self._engine, self._code = engine, code
 
-    def issue(self, service: str, *, priority: str | None = None) -> Any:
+    def issue(self, service: str, *, priority: str | None = None) -> Ticket:
         return self._engine.check_in(self._code)
 
-    def confirm_printed(self, ticket_id: str) -> Any:
+    def confirm_printed(self, ticket_id: str) -> Ticket:
         return self._engine.confirm_printed(ticket_id)
 
-    def void(self, ticket_id: str, reason: str) -> Any:
+    def void(self, ticket_id: str, reason: str) -> Ticket:
         return self._engine.void(ticket_id, reason)
 
 
 class KioskIssuer:
     """``tessera.roles.kiosk.Issuer`` over ``tessera.printing.issuer.TicketIssuer``."""
 
-    def __init__(self, issuer: Any, engine: Any) -> None:
+    def __init__(self, issuer: TicketIssuer, engine: KioskEngine) -> None:
         self.issuer = issuer
         self.engine = engine
         self._lock = threading.Lock()
         self.beeps = 0
 
-    def issue(self, service: str, priority: str | None = None) -> Any:
+    def issue(self, service: str, priority: str | None = None) -> Ticket:
         with self._lock:
             return self.issuer.issue(service, priority)
 
-    def check_in(self, code: str) -> Any:
+    def check_in(self, code: str) -> Ticket:
         with self._lock:
             self.issuer.engine = _CheckedIn(self.engine, code)
             try:

@@ -21,7 +21,10 @@ from tessera.roles.kiosk import KioskRole
 
 @dataclass
 class T:
+    """The fields of an engine Ticket a counter reads."""
+
     number: str
+    service: str = "cash"
 
 
 class StubEngine:
