@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import socket
 import ssl
 import threading
@@ -42,6 +41,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from tessera.drivers.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -165,21 +165,6 @@ class MqttPort(Protocol):
 
     def ack(self, msg: Message) -> None:
         """Acknowledge ``msg`` to the broker (a no-op unless manual acks are on)."""
-
-
-def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random | None = None, *,
-                  since_s: float | None = None) -> float:
-    """Equal-jitter exponential backoff: half fixed, half random, capped at ``hi``.
-
-    With ``since_s`` (how long the link has been down) the cap is also a quarter of
-    that, never under ``lo``: a broker that is back after an outage of T is found
-    within about T/4, so a short outage never costs the full ``hi``.
-    """
-    if since_s is not None:
-        hi = min(hi, max(lo, since_s / 4))
-    base = min(hi, lo * (2 ** min(attempt, 30)))
-    r = (rng or random).random()
-    return float(base / 2 + r * base / 2)
 
 
 class PahoClient:

@@ -28,11 +28,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.clock import Clock
 from tessera.drivers.alpha import PROBE_LOST, PROBE_SILENT, BoardError, BoardLine, CallerBoard
+from tessera.drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class _Address:
     sent_brightness: int | None = None
     faulted: bool = False
     retry_at: float = 0.0
-    backoff: float = 0.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 30.0))
     next_ping: float = 0.0
     needs_full: bool = True  # layout/memory not yet written (start-up, after recovery)
 
@@ -66,7 +67,7 @@ class BoardLink:
         self._backoff = backoff_s
         self._board: CallerBoard | None = None
         self._line_retry_at = 0.0
-        self._line_backoff = 0.0
+        self._line_backoff = Backoff(*backoff_s)
         self._line_faulted = False
         self._addrs: dict[str, _Address] = {}
         self._lock = threading.RLock()
@@ -157,10 +158,11 @@ class BoardLink:
         now = self._clock.monotonic()
         if not self._line_faulted:
             self._line_faulted = True
-            self._line_backoff = self._backoff[0]
+            self._line_backoff.reset()
+            self._line_backoff.next()
             self._emit("device.fault", {"kind": "board", "state": "line-down",
                                         "detail": f"caller board line: {detail}"})
-        self._line_retry_at = now + self._line_backoff
+        self._line_retry_at = now + self._line_backoff.delay
         for address, a in self._addrs.items():
             self._fault(address, a, detail, event=False)
 
@@ -169,18 +171,20 @@ class BoardLink:
             return  # no read-back on this line: a board cannot be "not answering"
         now = self._clock.monotonic()
         if not a.faulted:
-            a.faulted, a.backoff = True, self._backoff[0]
+            a.faulted = True
+            a.backoff = Backoff(*self._backoff)
+            a.backoff.next()
             log.warning("board %s fault: %s", address, detail)
             if event:
                 self._emit("device.fault", {"kind": "board", "state": "not-answering",
                                             "detail": f"board {address}: {detail}"})
-        a.retry_at = now + a.backoff
+        a.retry_at = now + a.backoff.delay
 
     def _recovered(self, address: str, a: _Address) -> None:
         a.sent = a.sent_brightness = None
         a.faulted, a.needs_full = False, True
         if self._write(address, a, full=True):
-            a.backoff = 0.0
+            a.backoff.reset()
             a.next_ping = self._clock.monotonic() + self._ping_interval
             self._emit("device.recovered", {"kind": "board", "state": "ok",
                                             "detail": f"board {address}: content re-sent"})
@@ -195,8 +199,7 @@ class BoardLink:
                 try:
                     self._board = self._open()
                 except BoardError as e:
-                    self._line_backoff = min(self._line_backoff * 2, self._backoff[1])
-                    self._line_retry_at = now + self._line_backoff
+                    self._line_retry_at = now + self._line_backoff.next()
                     log.debug("caller board line still down: %s", e)
                     return
                 self._line_faulted = False
@@ -232,8 +235,7 @@ class BoardLink:
         if self._ping_interval <= 0 or self._probe(address) != PROBE_SILENT:
             self._recovered(address, a)  # a full resend: a lost configuration heals too
         else:
-            a.backoff = min(a.backoff * 2, self._backoff[1])
-            a.retry_at = now + a.backoff
+            a.retry_at = now + a.backoff.next()
 
     def _probe(self, address: str) -> str:
         if self._board is None:

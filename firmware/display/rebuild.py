@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tessera.display.role import DisplayRole
+from tessera.drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,9 @@ def rebuild_when_reachable(role: DisplayRole, snapshot: Callable[[], dict[str, A
     stop = threading.Event()
 
     def run() -> None:
-        delay = 1.0
+        backoff = Backoff(1.0, 60.0)
         for _ in range(200):  # ~3 h at the 60 s cap, then the next restart tries again
-            if stop.wait(delay):
+            if stop.wait(backoff.next()):
                 return
             try:
                 role.rebuild(snapshot())
@@ -34,7 +35,6 @@ def rebuild_when_reachable(role: DisplayRole, snapshot: Callable[[], dict[str, A
                 return
             except Exception as e:
                 log.warning("display: engine snapshot not available yet (%s)", e)
-                delay = min(delay * 2, 60.0)
 
     threading.Thread(target=run, name="display-rebuild", daemon=True).start()
     return stop.set

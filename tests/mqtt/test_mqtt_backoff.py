@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from tessera.drivers.mqtt_client import backoff_delay
+from tessera.drivers.backoff import backoff_delay
 
 
 def test_first_attempt_after_a_drop_is_within_the_minimum() -> None:

@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tessera.drivers.mqtt_client import backoff_delay
+from tessera.drivers.backoff import backoff_delay
 from tessera.mqtt.topics import TopicError, Topics, matches, parse
 
 NAMES = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
