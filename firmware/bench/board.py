@@ -31,6 +31,7 @@ from typing import Any
 
 from tessera.clock import SystemClock
 from tessera.config import parse_config
+from tessera.stats import percentile
 
 CONFIG = """
 [branch]
@@ -62,11 +63,6 @@ clips_dir = "{clips}"
 output = "dir:{out}"
 """
 HIGHLIGHT_S = 0.05
-
-
-def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def _call(i: int) -> dict[str, Any]:
@@ -130,14 +126,14 @@ def bench_board(iterations: int, baud: int, clips: Path) -> dict[str, float]:
     return {
         "bytes_per_call": statistics.median(totals),
         "blanks_per_call": float(statistics.mean(blanks)),
-        "board_latency_p50_ms": _pct(lat, 0.5) * 1e3,
-        "board_latency_p99_ms": _pct(lat, 0.99) * 1e3,
+        "board_latency_p50_ms": percentile(lat, 0.5) * 1e3,
+        "board_latency_p99_ms": percentile(lat, 0.99) * 1e3,
         "board_line_ms": statistics.median(sizes) * 10 / baud * 1e3,
         "board_bytes_per_call": statistics.median(sizes),
-        "board_overhead_p50_ms": _pct(over, 0.5) * 1e3,
-        "board_overhead_p99_ms": _pct(over, 0.99) * 1e3,
-        "board_own_p50_ms": _pct(own, 0.5) * 1e3,
-        "board_own_p99_ms": _pct(own, 0.99) * 1e3,
+        "board_overhead_p50_ms": percentile(over, 0.5) * 1e3,
+        "board_overhead_p99_ms": percentile(over, 0.99) * 1e3,
+        "board_own_p50_ms": percentile(own, 0.5) * 1e3,
+        "board_own_p99_ms": percentile(own, 0.99) * 1e3,
         "board_rejected_frames": float(sum(emu.rejected.values())),
     }
 
@@ -167,8 +163,8 @@ def bench_voice(iterations: int, clips: Path) -> dict[str, float]:
     with wave.open(str(wav), "rb") as w:
         seconds = w.getnframes() / w.getframerate()
     role.stop()
-    return {"voice_ready_p50_ms": _pct(ready, 0.5) * 1e3,
-            "voice_ready_p99_ms": _pct(ready, 0.99) * 1e3,
+    return {"voice_ready_p50_ms": percentile(ready, 0.5) * 1e3,
+            "voice_ready_p99_ms": percentile(ready, 0.99) * 1e3,
             "voice_wav_s": seconds}
 
 
@@ -179,7 +175,7 @@ def sleep_overshoot(n: int = 200) -> float:
         t = time.monotonic()
         time.sleep(0.001)
         late.append(time.monotonic() - t - 0.001)
-    return _pct(late, 0.99) * 1e3
+    return percentile(late, 0.99) * 1e3
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from tessera.mqtt.drainer import mark_payload
 from tessera.mqtt.link import DeviceLink
 from tessera.mqtt.local_broker import LocalBroker
 from tessera.outbox import Outbox
+from tessera.stats import percentile
 
 NAGLE_MS = 10.0
 STORM_RATE = 200.0  # events per second during the broker restarts
@@ -354,11 +355,6 @@ def paced(broker: LocalBroker, n: int, rate: float = 500.0) -> list[float]:
     return lat
 
 
-def _pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     quick = bool(getattr(args, "quick", False))
     n_flood = 5000 if quick else 20000
@@ -382,7 +378,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "paced_rate_per_s": 500,
         "paced_n": len(lat),
         "paced_p50_ms": round(statistics.median(lat), 3) if lat else None,
-        "paced_p99_ms": round(_pct(lat, 0.99), 3) if lat else None,
+        "paced_p99_ms": round(percentile(lat, 0.99), 3) if lat else None,
         "paced_max_ms": round(max(lat), 3) if lat else None,
         **stormed,
         **restarts,
