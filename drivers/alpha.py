@@ -10,9 +10,9 @@ written as four upper-case hex digits. Several signs share one RS-485 line and
 each only acts on frames carrying its own two-hex-digit address (``00`` is the
 broadcast address, which we never use for content).
 
-    >>> board = AlphaBoard.open("/dev/ttyUSB1", sign="solar")   # 9600 7E1
-    >>> board.show_lines("01", [BoardLine("A023 → 3", highlight=True)])
-    >>> board.show_field("11", "A023")                   # fast STRING-file update
+    board = AlphaBoard.open("/dev/ttyUSB1", sign="solar")   # 9600 7E1
+    board.show_lines("01", [BoardLine("A023 → 3", highlight=True)])
+    board.show_field("11", "A023")                   # fast STRING-file update
 
 The encoder (``*_frame`` functions) is pure; ``AlphaBoard`` is a thin layer
 over any pyserial-like transport opened with ``serial.serial_for_url``.
@@ -374,9 +374,9 @@ def parse_reply(packet: bytes) -> tuple[str, bytes] | None:
 class AlphaBoard:
     """Alpha-protocol signs on one serial line (RS-485 multidrop by address).
 
-        >>> board = AlphaBoard(transport=serial.serial_for_url("loop://"))
-        >>> board.show_field("11", "A023")    # first call: E$, 1 s pause, layout, text
-        87
+        board = AlphaBoard(transport=serial.serial_for_url("loop://"))
+        board.show_field("11", "A023")    # first call: E$, 1 s pause, layout, text
+        # -> 87
 
     ``flash=True`` also blinks highlighted lines (signs that cannot blink
     ignore the code). ``sign`` names the sign family (``SIGN_TYPES``): only

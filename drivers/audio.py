@@ -1,7 +1,7 @@
 """Audio output: the ``AudioOut`` port, ALSA playback via ``aplay``, and a directory sink.
 
-    >>> out = DirectoryOutput("/tmp/announcements")
-    >>> out.play("/tmp/call.wav")      # copied as /tmp/announcements/0001-call.wav
+    out = DirectoryOutput("/tmp/announcements")
+    out.play("/tmp/call.wav")      # copied as /tmp/announcements/0001-call.wav
 
 ``play`` blocks until the sound has finished (or, for the directory sink, is
 written), which is what lets one worker guarantee announcements never overlap.
@@ -33,7 +33,7 @@ class AudioOut(Protocol):
 class AplayOutput:
     """ALSA playback through the ``aplay`` command (alsa-utils).
 
-        >>> AplayOutput(device="default").play("call.wav")
+        AplayOutput(device="default").play("call.wav")
     """
 
     def __init__(self, *, device: str = "", timeout_s: float = 60.0) -> None:
@@ -58,7 +58,7 @@ class DirectoryOutput:
 
     Used by the simulator and the tests in place of a loudspeaker.
 
-        >>> DirectoryOutput("var/sound").play("call.wav")
+        DirectoryOutput("var/sound").play("call.wav")
     """
 
     def __init__(self, directory: str | Path) -> None:

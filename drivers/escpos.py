@@ -6,9 +6,9 @@ concrete profile, and reads status itself: python-escpos 3.1 reports "paper OK"
 for a printer that never answers, which would let a kiosk reserve numbers it
 cannot print.
 
-    >>> printer = EscposPrinter("/dev/ttyUSB0", get_profile("TM-T20II"), baudrate=115200)
-    >>> printer.status().state                      # doctest: +SKIP
-    <PrinterState.ONLINE: 'online'>
+    printer = EscposPrinter("/dev/ttyUSB0", get_profile("TM-T20II"), baudrate=115200)
+    printer.status().state                      # doctest: +SKIP
+    # -> <PrinterState.ONLINE: 'online'>
 
 URLs: a device path or any pyserial URL (``/dev/pts/3``, ``socket://h:p``,
 ``loop://``), ``tcp://host:9100`` (raw network port) and ``usb://VID:PID``

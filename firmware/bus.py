@@ -5,10 +5,10 @@ cannot tell whether it runs next to the engine or on another Pi. Delivery
 happens on one worker thread: a slow subscriber (a board on 9600 baud, an
 announcement being synthesised) never blocks the engine's commit path.
 
-    >>> bus = Bus()
-    >>> bus.subscribe(lambda env: print(env["type"]), type_prefix="ticket.")
-    >>> bus.publish({"type": "ticket.called", "seq": 7, "data": {}})
-    >>> bus.stop()   # drains what is queued, then joins the worker
+    bus = Bus()
+    bus.subscribe(lambda env: print(env["type"]), type_prefix="ticket.")
+    bus.publish({"type": "ticket.called", "seq": 7, "data": {}})
+    bus.stop()   # drains what is queued, then joins the worker
 
 The queue is bounded. When it is full, ``publish`` waits up to
 ``put_timeout_s`` and then drops the envelope and counts it in ``dropped``:

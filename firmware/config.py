@@ -3,9 +3,9 @@
 Every problem is reported at once, each with its path and what to fix
 (``counters[2].panel.next: pin 17 already used by kiosk.buttons[0] on device 'main'``).
 
-    >>> cfg = load_config("examples/bank.toml")
-    >>> cfg.service("cash").prefix
-    'A'
+    cfg = load_config("examples/bank.toml")
+    cfg.service("cash").prefix
+    # -> 'A'
 
 Each section is a frozen ``msgspec.Struct`` (chosen over pydantic: it
 validates TOML-shaped data with paths in its messages, and costs ~1 MiB of RSS
@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from msgspec import Meta
+
 from tessera.config_decode import convert, decode_text, key_text, placeholder, toml_error
 from tessera.errors import ConfigError
 

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
 from tessera.config import (
     NAME_RE,
     PIN_FACTORIES,

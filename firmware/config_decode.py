@@ -32,6 +32,7 @@ import types
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import msgspec
+
 from tessera.errors import ConfigError
 
 T = TypeVar("T")

@@ -4,12 +4,12 @@ Everything that names a device on the wire uses :func:`device_id`: topics,
 outbox files (``<storage.dir>/<device>.db``), MQTT client ids, response
 topics, credentials files, ACL users and the broker's device list.
 
-    >>> device_id(cfg, "kiosk", "main")
-    'kiosk-main'
-    >>> device_id(cfg, "engine")          # the engine is mqtt.device ("engine")
-    'engine'
-    >>> sorted(branch_devices(cfg))
-    ['counter-main', 'counter-pi-a', 'display-main', 'engine', 'kiosk-main']
+    device_id(cfg, "kiosk", "main")
+    # -> 'kiosk-main'
+    device_id(cfg, "engine")          # the engine is mqtt.device ("engine")
+    # -> 'engine'
+    sorted(branch_devices(cfg))
+    # -> ['counter-main', 'counter-pi-a', 'display-main', 'engine', 'kiosk-main']
 
 Each role process of a Pi is its own device (its own outbox, connection and
 login), so a kiosk and a counter panel on one Pi are ``kiosk-main`` and

@@ -7,10 +7,10 @@ invented across a crash. The MQTT drainer reads ``pending()`` and marks rows
 retained high-water mark comes back below it (``tessera.mqtt.drainer``), so
 consumers dedupe by ``id``.
 
-    >>> ob = Outbox.open("var/kiosk.db", tenant="acme", branch="b1", device="kiosk")
-    >>> env = ob.append("device.fault", {"kind": "printer", "state": "paper_out"}, ts=now)
-    >>> [e["seq"] for e in ob.pending(10)]
-    [1]
+    ob = Outbox.open("var/kiosk.db", tenant="acme", branch="b1", device="kiosk")
+    env = ob.append("device.fault", {"kind": "printer", "state": "paper_out"}, ts=now)
+    [e["seq"] for e in ob.pending(10)]
+    # -> [1]
 
 Table ``outbox``: ``seq`` (per-device, never reused: AUTOINCREMENT), ``id``
 (UUIDv7, unique), ``type``, ``ts``, ``body`` (the JSON envelope exactly as

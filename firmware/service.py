@@ -1,8 +1,8 @@
 """systemd service protocol for ``tessera run``: ``READY=1`` and a health-gated watchdog.
 
-    >>> notifier = Notifier.from_env()          # $NOTIFY_SOCKET, $WATCHDOG_USEC
-    >>> notifier.ready()                        # once the role serves
-    >>> if not health(branch): notifier.watchdog()   # from the main loop, each tick
+    notifier = Notifier.from_env()          # $NOTIFY_SOCKET, $WATCHDOG_USEC
+    notifier.ready()                        # once the role serves
+    if not health(branch): notifier.watchdog()   # from the main loop, each tick
 
 Without ``$NOTIFY_SOCKET`` (not under systemd, or ``Type=simple``) every call
 is a no-op. ``WATCHDOG=1`` is sent only while :func:`health` finds nothing

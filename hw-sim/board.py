@@ -1,11 +1,11 @@
 """Caller-board emulator: Alpha-protocol signs behind a pty.
 
-    >>> with BoardEmulator(baudrate=9600, throttle=True) as emu:
-    ...     board = AlphaBoard.open(emu.path)
-    ...     board.show_field("11", "A023")
-    ...     emu.wait_frames(2)
-    ...     emu.text("11")
-    'A023'
+    with BoardEmulator(baudrate=9600, throttle=True) as emu:
+        board = AlphaBoard.open(emu.path)
+        board.show_field("11", "A023")
+        emu.wait_frames(2)
+        emu.text("11")
+    # -> 'A023'
 
 The parser here is written separately from ``tessera.drivers.alpha`` (it
 imports no encoder), so it is an independent check of the bytes the driver

@@ -51,6 +51,7 @@ from typing import Any
 
 from gpiozero.exc import PinFixedPull, PinInvalidPull
 from gpiozero.pins.mock import MockFactory, MockPin, PinState
+
 from tessera.drivers.errors import DeviceError
 
 log = logging.getLogger(__name__)

@@ -4,11 +4,11 @@ The scenario decides *what* people do and *when* (virtual time); a ``Hands``
 object does it on the hardware (presses mock GPIO pins, types a booking code
 into the scanner input) so every byte goes through the real drivers.
 
-    >>> sc = Scenario.generate(ScenarioSpec(start_hour=9.0, minutes=60, customers=200,
-    ...                                     buttons=[KioskKey(0, "cash", None)],
-    ...                                     counters=[StaffDesk("c1", ("next", "done"))]),
-    ...                        seed=7)
-    >>> sc.run(hands)          # hands: see ``Hands``
+    sc = Scenario.generate(ScenarioSpec(start_hour=9.0, minutes=60, customers=200,
+                                        buttons=[KioskKey(0, "cash", None)],
+                                        counters=[StaffDesk("c1", ("next", "done"))]),
+                           seed=7)
+    sc.run(hands)          # hands: see ``Hands``
 
 Arrivals follow an hourly profile with a morning and an afternoon peak and a
 lunch-time valley (a non-homogeneous Poisson process, thinned). Service times

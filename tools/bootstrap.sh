@@ -38,7 +38,11 @@ setup_venv() {
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     # pinned (tools/constraints.txt): a fresh install never resolves whatever is newest
     "$VENV/bin/python" -m pip install -q -c "$ROOT/tools/constraints.txt" --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c "$ROOT/tools/constraints.txt" -e "$ROOT[dev]"
+    # strict editable install: a real tessera/ tree of links under build/ that mypy,
+    # import-linter and ruff read as the package (setuptools' package-dir mapping is
+    # invisible to them otherwise); a module added later needs this setup run again
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/tools/constraints.txt" -e "$ROOT[dev]" \
+        --config-settings editable_mode=strict
     # fail loudly if the compiled ring buffer is missing (never test only the twin)
     "$VENV/bin/python" -c "import tessera.cext._ring"
     # bytecode for our own sources, as a wheel install has it (an editable install
@@ -46,25 +50,11 @@ setup_venv() {
     "$VENV/bin/python" -m compileall -q firmware drivers cext hw-sim >/dev/null
 }
 
-typecheck_tree() {
-    # mypy cannot follow setuptools' package-dir mapping, so give it the
-    # installed namespace as a symlink tree.
-    local t="$ROOT/build/typecheck/tessera"
-    rm -rf "$ROOT/build/typecheck"; mkdir -p "$t"
-    for f in "$ROOT"/firmware/*; do ln -s "$f" "$t/"; done
-    ln -s "$ROOT/drivers" "$t/drivers"
-    ln -s "$ROOT/cext" "$t/cext"
-    ln -s "$ROOT/hw-sim" "$t/sim"
-}
-
 run_tests() {
     local PY="$VENV/bin"
     echo "== ruff"; "$PY/ruff" check firmware drivers cext hw-sim tests
-    echo "== mypy"; typecheck_tree
-    (cd "$ROOT/build/typecheck" && MYPYPATH=. "$PY/mypy" --config-file "$ROOT/pyproject.toml" -p tessera)
-    # import-linter reads the source statically: point it at the same tree
-    echo "== import contracts"
-    (cd "$ROOT/build/typecheck" && PYTHONPATH=. "$PY/lint-imports" --config "$ROOT/pyproject.toml")
+    echo "== mypy"; "$PY/mypy" --config-file "$ROOT/pyproject.toml" -p tessera
+    echo "== import contracts"; "$PY/lint-imports" --config "$ROOT/pyproject.toml"
     echo "== pytest"; "$PY/pytest" "$@"
 }
 

@@ -112,6 +112,7 @@ def _press_to_ticket(n: int, *, baud: int | None, clips: Path) -> tuple[list[flo
 def _pty_baseline(n: int, nbytes: int, baud: int | None) -> list[float]:
     """Write a raster job of about ``nbytes`` (GS v 0 + cut) straight into an emulator."""
     import serial
+
     from tessera.sim.printer import PrinterEmulator
 
     width = 72  # bytes per row: 576 dots

@@ -149,6 +149,7 @@ def _paced_latency(make: Callable[[], tuple[Send, Receive, Callable[[], int]]], 
 
 def _press_to_handler(ring_cls: Any, n: int) -> list[int]:
     from gpiozero.pins.mock import MockFactory
+
     from tessera.dispatch import Act, Binding, ButtonAction, Dispatcher, Timing
     from tessera.drivers.gpio import ButtonPanel
 

@@ -51,6 +51,7 @@ READY_TIMEOUT_S = 60.0
 
 def _bench_config(out: Path, printer_url: str, board_url: str) -> Any:
     import msgspec
+
     from tessera.config import load_config
     from tessera.demo.hardware import derived_config
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
 from tessera.config import BranchConfig, load_config
 from tessera.drivers.escpos import USB_BYTES_PER_S
 from tessera.drivers.printer_profiles import PROFILES

@@ -7,8 +7,8 @@ the device's high-water mark). Rows come from generators into ``executemany`` wi
 ``synchronous=OFF`` and one transaction per table: a few seconds, not the hours a
 real year of commits takes. Nothing in it is pruned: the worst case for a start.
 
-    >>> build_year_store(Path("/tmp/year.db"), cfg, days=365, per_day=3000)
-    1095000
+    build_year_store(Path("/tmp/year.db"), cfg, days=365, per_day=3000)
+    # -> 1095000
 """
 
 from __future__ import annotations

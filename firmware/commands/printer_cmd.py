@@ -163,6 +163,7 @@ def _port_problem(port: str) -> str | None:
 def _settings(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The config to print with: the test template, or ``--config`` with the flags on top."""
     import msgspec
+
     from tessera.config import load_config, parse_config
     from tessera.errors import ConfigError
 

@@ -8,8 +8,8 @@ counter role keeps its ``current`` ticket from them) before the scenario reads
 a role's state or moves the clock, so the same seed plays the same day however
 the threads happen to be scheduled.
 
-    >>> hands = PinHands(cfg, branch, clock, start)
-    >>> hands.take_ticket(0)
+    hands = PinHands(cfg, branch, clock, start)
+    hands.take_ticket(0)
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
 from tessera.config import BranchConfig, parse_config
 from tessera.demo.setup import demo_config
 from tessera.dispatch import PANEL_KEYS

@@ -2,11 +2,11 @@
 
 Used by ``tessera demo``, the end-to-end tests and ``tessera bench branch``:
 
-    >>> with sim_rig(load_config("examples/bank.toml"), out=Path("out")) as rig:
-    ...     rig.press("main", 17)                  # a customer takes a cash ticket
-    ...     rig.printer.wait_tickets(1)
-    ...     rig.press("main", 5)                   # counter 1: NEXT
-    ...     rig.board.text("01")
+    with sim_rig(load_config("examples/bank.toml"), out=Path("out")) as rig:
+        rig.press("main", 17)                  # a customer takes a cash ticket
+        rig.printer.wait_tickets(1)
+        rig.press("main", 5)                   # counter 1: NEXT
+        rig.board.text("01")
 
 The printer emulator writes PNG + JSON per ticket into ``out/tickets``, the
 board emulator renders the hall sign on demand, announcements land as WAVs in
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig
 from tessera.demo.setup import demo_config, first_weekday, opening_time

@@ -1,9 +1,9 @@
 """Run a simulated branch day and write the output directory.
 
-    >>> summary = run_demo(DemoOptions(config=Path("examples/bank.toml"), out=Path("out"),
-    ...                                minutes=60, speed=None, seed=1))
-    >>> summary["duplicate_numbers"]
-    0
+    summary = run_demo(DemoOptions(config=Path("examples/bank.toml"), out=Path("out"),
+                                   minutes=60, speed=None, seed=1))
+    summary["duplicate_numbers"]
+    # -> 0
 
 Output: ``tickets/`` (PNG + JSON per printed ticket, from the printer
 emulator), ``board/`` (hall board snapshots), ``wav/`` (announcements),
@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 from PIL import Image
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, load_config
 from tessera.demo.hands import PinHands

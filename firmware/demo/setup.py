@@ -11,8 +11,8 @@
 - the printer's status timeout is raised: the emulator always answers, and a
   status reply late on a loaded machine must not refuse a ticket.
 
-    >>> demo = demo_config(cfg, out=Path("out"), printer_url=p.path, board_url=b.path)
-    >>> start = opening_time(demo, date(2026, 3, 2))
+    demo = demo_config(cfg, out=Path("out"), printer_url=p.path, board_url=b.path)
+    start = opening_time(demo, date(2026, 3, 2))
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import msgspec
+
 from tessera.config import BranchConfig, Counter, Panel, service_spans
 
 SIM_PANEL: dict[str, int] = {"next": 5, "recall": 6, "transfer": 13, "no_show": 19, "done": 26,

@@ -4,8 +4,8 @@ Everything comes from the outbox table (the durable event stream), so the
 summary also proves the events made it to disk; ``duplicate_numbers`` counts
 numbers issued twice in one business day and must be 0.
 
-    >>> summarize(Path("out/engine.db"))["issued"]
-    2987
+    summarize(Path("out/engine.db"))["issued"]
+    # -> 2987
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The view only reads a ``DemoState`` the runner keeps up to date (from bus
 events), so it never touches the engine or the hardware.
 
-    >>> view = make_view(state, total_s=8 * 3600, console=Console())
-    >>> view.start(); view.update(); view.stop()
+    view = make_view(state, total_s=8 * 3600, console=Console())
+    view.start(); view.update(); view.stop()
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The announcement queue: one worker, so two announcements never overlap.
 
-    >>> ann = Announcer(clips, DirectoryOutput("var/sound"), clock, languages=("zh", "en"))
-    >>> ann.start()
-    >>> ann.announce_call("A023", 3)          # queued; played in order
-    >>> ann.stop()
+    ann = Announcer(clips, DirectoryOutput("var/sound"), clock, languages=("zh", "en"))
+    ann.start()
+    ann.announce_call("A023", 3)          # queued; played in order
+    ann.stop()
 
 Calls are played in the order they were queued; a recall is queued again like
 a call. Before playing, an announcement older than ``max_age_s`` (measured

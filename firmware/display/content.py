@@ -1,10 +1,10 @@
 """What the boards show, as pure state: the hall board's recent calls and each
 counter board's text, plus the time-of-day schedules (brightness, volume).
 
-    >>> hall = HallContent(history=4, highlight_s=10)
-    >>> hall.call("t1", "A023", counter_number=3, at=now)
-    >>> hall.lines(now)
-    [BoardLine(text='A023 → 3', highlight=True)]
+    hall = HallContent(history=4, highlight_s=10)
+    hall.call("t1", "A023", counter_number=3, at=now)
+    hall.lines(now)
+    # -> [BoardLine(text='A023 → 3', highlight=True)]
 
 No I/O here: the role feeds events in and pushes ``lines()`` / ``text`` to the
 board driver, so the same state can be rebuilt from an engine snapshot.

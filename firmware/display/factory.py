@@ -1,7 +1,7 @@
 """Builds a DisplayRole from the branch config (real line and speaker, or simulated).
 
-    >>> role = build_role(cfg, clock, emit=emit, snapshot=engine.snapshot)
-    >>> role.start()
+    role = build_role(cfg, clock, emit=emit, snapshot=engine.snapshot)
+    role.start()
 
 ``board.url`` may be a device path, a pty from ``tessera sim board`` or any
 pyserial URL; ``voice.output = "dir:PATH"`` writes WAV files instead of

@@ -1,8 +1,8 @@
 """Keeps every board on the line showing its desired content, through faults.
 
-    >>> link = BoardLink(lambda: AlphaBoard.open(url), clock, emit=outbox_emit)
-    >>> link.set_lines("01", [BoardLine("A023 → 3", True)])
-    >>> link.poll()      # from the role's tick: pings, retries with backoff
+    link = BoardLink(lambda: AlphaBoard.open(url), clock, emit=outbox_emit)
+    link.set_lines("01", [BoardLine("A023 → 3", True)])
+    link.poll()      # from the role's tick: pings, retries with backoff
 
 The link remembers what each address should show, so a board that stops
 answering or a line that drops costs nothing but a ``device.fault`` event:

@@ -1,10 +1,10 @@
 """The display role: engine events in, caller boards and announcements out.
 
-    >>> role = DisplayRole(cfg, clock=clock, link=link, announcer=announcer,
-    ...                    snapshot=engine.snapshot)
-    >>> role.start()               # rebuilds boards from the engine, then follows events
-    >>> bus.subscribe(role.on_event)
-    >>> role.stop()
+    role = DisplayRole(cfg, clock=clock, link=link, announcer=announcer,
+                       snapshot=engine.snapshot)
+    role.start()               # rebuilds boards from the engine, then follows events
+    bus.subscribe(role.on_event)
+    role.stop()
 
 It runs inside the all-in-one process (events from the in-process bus) or
 alone (the same envelopes from MQTT). Board content is derived state: after a

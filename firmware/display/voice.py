@@ -6,10 +6,10 @@ A clip set is a directory per language holding ``<name>.wav`` files:
 at install or first run; an installer may drop in recordings of a real voice
 under the same names (same sample rate, width and channels for the whole set).
 
-    >>> clips = ClipLibrary("var/clips")
-    >>> generate_clips(clips.root, ["zh", "en"])
-    >>> clips.announcement_clips("A023", 3, ["zh", "en"], chime=True)
-    ['zh/chime', 'zh/ticket', 'zh/letter_A', 'zh/digit_0', ...]
+    clips = ClipLibrary("var/clips")
+    generate_clips(clips.root, ["zh", "en"])
+    clips.announcement_clips("A023", 3, ["zh", "en"], chime=True)
+    # -> ['zh/chime', 'zh/ticket', 'zh/letter_A', 'zh/digit_0', ...]
 
 Numbers are read digit by digit ("A 0 2 3"). Mandarin uses espeak-ng's
 ``cmn-latn-pinyin`` voice, fed pinyin with tone numbers, because ``cmn``

@@ -1,7 +1,7 @@
 """The queue engine (single writer of queue state). See docs/engine.md.
 
-    >>> from tessera.engine import Engine
-    >>> engine = Engine.open(cfg, clock)
+    from tessera.engine import Engine
+    engine = Engine.open(cfg, clock)
 
 The names below load on first use (PEP 562): a role that only needs
 ``tessera.engine.appointments`` (the config check every process runs) or the

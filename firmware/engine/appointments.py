@@ -5,8 +5,8 @@ A header line ``code,service,slot`` is optional; blank lines and lines
 starting with ``#`` are skipped. Every bad line is reported, with its line
 number and field.
 
-    >>> load_bookings(Path("bookings.csv"), cfg)
-    [Booking(code='K7Q2', service='doctor', slot=datetime(...))]
+    load_bookings(Path("bookings.csv"), cfg)
+    # -> [Booking(code='K7Q2', service='doctor', slot=datetime(...))]
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ class CounterCommands(EngineCore):
     """call_next / call_specific / recall / start / done / no_show / transfer / open_counter /
     close_counter / pause / resume / rate.
 
-        >>> engine.call_next("c1").state
-        'called'
+        engine.call_next("c1").state
+        # -> 'called'
     """
 
     # ------------------------------------------------------------------ calling

@@ -55,7 +55,7 @@ def _ref(r: TicketRow) -> dict[str, Any]:
 class EngineCore:
     """State, transactions and lookups shared by the command mixins.
 
-        >>> core = EngineCore.open(cfg, VirtualClock(start), trust=always_trusted)
+        core = EngineCore.open(cfg, VirtualClock(start), trust=always_trusted)
     """
 
     def __init__(self, cfg: BranchConfig, clock: Clock, conn: sqlite3.Connection, *,
@@ -175,8 +175,8 @@ class EngineCore:
         not at all. The engine lock is held throughout: no other thread's command can
         take the hook. A command that raises never calls it.
 
-            >>> with engine.recording(lambda conn, result: save(conn, result)):
-            ...     engine.call_next("c1")
+            with engine.recording(lambda conn, result: save(conn, result)):
+                engine.call_next("c1")
         """
         with self._lock:
             self._record = record

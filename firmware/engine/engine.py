@@ -5,12 +5,12 @@ change and the outbox events that report it; a refused command raises a
 :class:`~tessera.engine.errors.DomainError` and changes nothing. Committed
 events go to ``on_commit`` (after COMMIT, never inside).
 
-    >>> engine = Engine.open(cfg, VirtualClock(start), trust=always_trusted)
-    >>> t = engine.issue("cash")
-    >>> engine.confirm_printed(t.id).state
-    'waiting'
-    >>> engine.open_counter("c1"); engine.call_next("c1").number
-    'A001'
+    engine = Engine.open(cfg, VirtualClock(start), trust=always_trusted)
+    t = engine.issue("cash")
+    engine.confirm_printed(t.id).state
+    # -> 'waiting'
+    engine.open_counter("c1"); engine.call_next("c1").number
+    # -> 'A001'
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ __all__ = ["CommitHook", "Engine", "Envelope"]
 class Engine(IssuingCommands, CounterCommands):
     """Services, numbering, calling, transfers, appointments, feedback, estimates.
 
-        >>> engine = Engine.open(cfg, SystemClock())
-        >>> engine.issue("cash", priority="priority").number
-        'A001'
+        engine = Engine.open(cfg, SystemClock())
+        engine.issue("cash", priority="priority").number
+        # -> 'A001'
     """
 
     def snapshot(self) -> dict[str, Any]:

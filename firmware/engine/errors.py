@@ -4,11 +4,11 @@ Every refusal is a :class:`DomainError` with a short kebab-case ``code`` (used
 as the MQTT response code) and a message a kiosk or a teller can show as is.
 Each leaf also subclasses the builtin it behaves like.
 
-    >>> try:
-    ...     engine.call_next("c1")
-    ... except DomainError as e:
-    ...     print(e.code, "-", e)
-    queue-empty - No one is waiting for Cash & Deposits.
+    try:
+        engine.call_next("c1")
+    except DomainError as e:
+        print(e.code, "-", e)
+    # -> queue-empty - No one is waiting for Cash & Deposits.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ _NEXT_SEQ = ("SELECT MAX(last_seq, COALESCE((SELECT MAX(seq) FROM tickets WHERE 
 class IssuingCommands(EngineCore):
     """issue / confirm_printed / void / tick / book / load_appointments / check_in.
 
-        >>> engine.confirm_printed(engine.issue("cash").id).state
-        'waiting'
+        engine.confirm_printed(engine.issue("cash").id).state
+        # -> 'waiting'
     """
 
     # ------------------------------------------------------------------ issuing

@@ -12,9 +12,9 @@ ACTIVE_STATES = ("issued", "waiting", "called", "serving")
 class Ticket:
     """One customer's ticket, as of the end of the command that returned it.
 
-        >>> t = engine.issue("cash")
-        >>> (t.number, t.state)
-        ('A001', 'issued')
+        t = engine.issue("cash")
+        (t.number, t.state)
+        # -> ('A001', 'issued')
     """
 
     id: str
@@ -36,8 +36,8 @@ class Ticket:
 class CounterState:
     """A counter's state after open/close/pause/resume.
 
-        >>> engine.open_counter("c1", staff="t-001").state
-        'open'
+        engine.open_counter("c1", staff="t-001").state
+        # -> 'open'
     """
 
     id: str
@@ -51,8 +51,8 @@ class CounterState:
 class Rating:
     """One press of a satisfaction button (``status``: bound, duplicate or unbound).
 
-        >>> engine.rate("c1", 5).status
-        'bound'
+        engine.rate("c1", 5).status
+        # -> 'bound'
     """
 
     ticket_id: str | None

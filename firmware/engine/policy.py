@@ -11,8 +11,8 @@
 4. Appointments not yet due are called early only when nobody else is
    eligible (the counter would otherwise be idle).
 
-    >>> choose(cands, now=t, weights={"cash": 2.0}, streak=0, rules=rules).id
-    'tk-1'
+    choose(cands, now=t, weights={"cash": 2.0}, streak=0, rules=rules).id
+    # -> 'tk-1'
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ rebuilt from any copy of the event stream. :func:`read_events` reads them from
 an engine store without writing a byte next to it (no ``-wal``/``-shm``), and
 refuses anything that is not one with a StoreError saying what it is.
 
-    >>> kpis = day_report(engine.events_since(0), cfg, "2026-03-02")
-    >>> kpis["services"]["cash"]["sla_pct"]
-    93.8
+    kpis = day_report(engine.events_since(0), cfg, "2026-03-02")
+    kpis["services"]["cash"]["sla_pct"]
+    # -> 93.8
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import msgspec
+
 from tessera.config import BranchConfig
 from tessera.errors import StoreError
 from tessera.stats import percentile

@@ -1,8 +1,8 @@
 """Rows of the engine's tables as named types, so a query's columns travel by name.
 
-    >>> row = TicketRow._make(conn.execute(f"SELECT {TICKET_COLS} FROM tickets").fetchone())
-    >>> row.number, row.state
-    ('A001', 'waiting')
+    row = TicketRow._make(conn.execute(f"SELECT {TICKET_COLS} FROM tickets").fetchone())
+    row.number, row.state
+    # -> ('A001', 'waiting')
 
 ``TICKET_COLS`` is derived from ``TicketRow``'s fields: a column added to the
 row type is selected everywhere, and no module counts positions.

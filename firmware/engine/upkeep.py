@@ -17,10 +17,10 @@ these tables. A store larger than ``tessera.engine.store.FULL_CHECK_MAX_BYTES``
 is not fully checked at start; its ``quick_check`` runs here once a day on a
 read-only connection in a background thread, and a failure is logged as an error.
 
-    >>> up = StoreUpkeep(Path("var/engine.db"), clock=SystemClock(), keep_days=31)
-    >>> up.maybe_run()          # cheap when not due
-    >>> up.run().tickets        # one pass now
-    0
+    up = StoreUpkeep(Path("var/engine.db"), clock=SystemClock(), keep_days=31)
+    up.maybe_run()          # cheap when not due
+    up.run().tickets        # one pass now
+    # -> 0
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ processes use). Run as root, the broker's files belong to Debian's
 ``mosquitto`` user, which is who reads them. Secrets are never printed or
 logged.
 
-    >>> files = write_broker_files(load_config("branch.toml"), Path("/etc/mosquitto/tessera"))
-    >>> sorted(files)
-    ['acl', 'credentials', 'mosquitto.conf', 'passwd', 'tessera.conf']
+    files = write_broker_files(load_config("branch.toml"), Path("/etc/mosquitto/tessera"))
+    sorted(files)
+    # -> ['acl', 'credentials', 'mosquitto.conf', 'passwd', 'tessera.conf']
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ subtree, which only it may write); this module authorizes it. Rules:
 A refusal is a :class:`Refusal` (code ``forbidden`` or ``rate-limited``) naming
 what is wrong; the command server answers it and the engine never sees it.
 
-    >>> policy = CommandPolicy.from_config(cfg)
-    >>> policy.permit("counter-pi-1", "call-next", CounterArgs(counter="c2"), now=0.0)
-    Refusal(code='forbidden', detail="device 'counter-pi-1' may act only on its own ...")
+    policy = CommandPolicy.from_config(cfg)
+    policy.permit("counter-pi-1", "call-next", CounterArgs(counter="c2"), now=0.0)
+    # -> Refusal(code='forbidden', detail="device 'counter-pi-1' may act only on its own ...")
 """
 
 from __future__ import annotations

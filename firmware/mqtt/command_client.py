@@ -1,8 +1,8 @@
 """Send engine commands over MQTT 5 request/response from a role's own process.
 
-    >>> client = CommandClient(link.port, link.uplink, link.topics, clock=SystemClock())
-    >>> client.request("call-next", {"counter": "c1"})
-    {'id': '0190…', 'status': 'done', 'code': 'ok', 'detail': '', 'result': {...}}
+    client = CommandClient(link.port, link.uplink, link.topics, clock=SystemClock())
+    client.request("call-next", {"counter": "c1"})
+    # -> {'id': '0190…', 'status': 'done', 'code': 'ok', 'detail': '', 'result': {...}}
 
 Requests go to this device's own ``.../{device}/req/{name}`` (only this device may
 write there: that is how the engine knows who sent them); answers arrive on

@@ -22,9 +22,9 @@ inside the engine's own transaction, so "state changed" and "answer stored"
 commit together: a re-send after a crash gets the stored answer, and a command
 that did not commit simply runs.
 
-    >>> server = CommandServer(engine, port, topics, conn, clock=SystemClock(),
-    ...                        policy=CommandPolicy.from_config(cfg))
-    >>> uplink.add_handler(topics.request_filter, server.handle)
+    server = CommandServer(engine, port, topics, conn, clock=SystemClock(),
+                           policy=CommandPolicy.from_config(cfg))
+    uplink.add_handler(topics.request_filter, server.handle)
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from tessera.clock import Clock
 from tessera.drivers.mqtt_client import Message, MqttPort, PublishProps
 from tessera.mqtt.command_auth import CommandPolicy, Refusal

@@ -1,7 +1,7 @@
 """Device credentials files (written by ``tessera broker config``, mode 0600).
 
-    >>> load_credentials("/etc/tessera/credentials/kiosk-1.toml")
-    ('kiosk-1', '…')
+    load_credentials("/etc/tessera/credentials/kiosk-1.toml")
+    # -> ('kiosk-1', '…')
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ that arrives late, below where sending resumed, rewinds the cursor to it.
 Re-sends per drop are therefore the events published since the last mark the
 broker kept, whatever the drop frequency. Consumers dedupe by ``id``.
 
-    >>> d = Drainer(port, outbox, topics, inflight=100)
-    >>> uplink.add_handler(d.mark_topic, d.on_mark)   # DeviceLink.build does this
-    >>> d.on_connected(session_present=True); d.pump()   # called by the Uplink loop
-    >>> d.on_puback(PubAck(mid=1)); d.flush()
+    d = Drainer(port, outbox, topics, inflight=100)
+    uplink.add_handler(d.mark_topic, d.on_mark)   # DeviceLink.build does this
+    d.on_connected(session_present=True); d.pump()   # called by the Uplink loop
+    d.on_puback(PubAck(mid=1)); d.flush()
 
 Use a connection of its own (``Outbox.open(path, ...)``) for the drainer, not
 the engine's: the engine holds its connection inside its transactions.

@@ -1,9 +1,9 @@
 """Assemble one device's MQTT link from the branch config (or from parts in tests).
 
-    >>> link = DeviceLink.build(settings, outbox=Outbox.open(db, tenant="acme",
-    ...     branch="b1", device="kiosk-1"), clock=SystemClock(), meta={"role": ["kiosk"]})
-    >>> link.start(); link.presence.set_state("printer", {"paper": "ok"})
-    >>> link.stop()
+    link = DeviceLink.build(settings, outbox=Outbox.open(db, tenant="acme",
+        branch="b1", device="kiosk-1"), clock=SystemClock(), meta={"role": ["kiosk"]})
+    link.start(); link.presence.set_state("printer", {"paper": "ok"})
+    link.stop()
 
 ``settings_from_config(cfg, device)`` turns ``[mqtt]`` into ``MqttSettings``
 (URL, TLS CA, the device's credentials file, session expiry, backoff).

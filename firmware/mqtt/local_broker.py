@@ -1,10 +1,10 @@
 """Run a throw-away mosquitto on loopback (tests, benchmarks, the demo).
 
-    >>> b = LocalBroker(Path("/tmp/b1"), persistence=True)
-    >>> b.start(); b.port
-    38411
-    >>> b.kill(); b.start()          # SIGKILL, then the same port and store again
-    >>> b.stop()
+    b = LocalBroker(Path("/tmp/b1"), persistence=True)
+    b.start(); b.port
+    # -> 38411
+    b.kill(); b.start()          # SIGKILL, then the same port and store again
+    b.stop()
 
 ``extra_conf`` is appended to the generated config (ACL, password file,
 listeners…); with ``conf`` the whole config is yours (``{port}`` and

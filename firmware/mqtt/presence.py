@@ -14,9 +14,9 @@ restores the retained ``online`` but never fires the LWT of a connection it
 forgot; the expiry drops that ``online`` at most ``status_expiry_s`` after the
 device's last refresh. ``offline`` (LWT or clean stop) never expires.
 
-    >>> p = Presence(topics, conn, meta={"role": ["kiosk"]}, clock=SystemClock())
-    >>> port = PahoClient(settings_with(will=p.will))
-    >>> p.bind(port); p.set_state("printer", {"paper": "ok"})
+    p = Presence(topics, conn, meta={"role": ["kiosk"]}, clock=SystemClock())
+    port = PahoClient(settings_with(will=p.will))
+    p.bind(port); p.set_state("printer", {"paper": "ok"})
 """
 
 from __future__ import annotations

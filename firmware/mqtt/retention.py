@@ -18,9 +18,9 @@ policy:
 A ``device.recovered`` (``kind`` ``outbox``) follows once the backlog is back
 under the budget.
 
-    >>> r = Retention(outbox, budget_bytes=256 << 20, clock=SystemClock())
-    >>> r.run()
-    RetentionReport(pruned=0, dropped=0, first_dropped=0, last_dropped=0, undelivered_bytes=0)
+    r = Retention(outbox, budget_bytes=256 << 20, clock=SystemClock())
+    r.run()
+    # -> RetentionReport(pruned=0, dropped=0, first_dropped=0, last_dropped=0, undelivered_bytes=0)
 """
 
 from __future__ import annotations

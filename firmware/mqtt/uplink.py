@@ -8,10 +8,10 @@ run on this thread, never on paho's; a message is acknowledged to the broker
 after its handlers return (with manual acks, the engine's client: so a request
 is PUBACKed only once its answer is stored).
 
-    >>> up = Uplink(port, drainer=drainer, presence=presence)
-    >>> up.add_handler(topics.request_filter, server.handle)
-    >>> up.start()          # thread; up.notify() after appending to the outbox
-    >>> up.stop()           # offline status, clean disconnect
+    up = Uplink(port, drainer=drainer, presence=presence)
+    up.add_handler(topics.request_filter, server.handle)
+    up.start()          # thread; up.notify() after appending to the outbox
+    up.stop()           # offline status, clean disconnect
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import segno
+
 from tessera.config import BranchConfig
 from tessera.config_decode import show, show_path
 from tessera.config_paths import file_problem, url_problem

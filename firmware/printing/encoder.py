@@ -30,6 +30,7 @@ import re
 from enum import StrEnum
 
 from PIL import Image
+
 from tessera.drivers.printer_profiles import PrinterProfile
 from tessera.errors import TesseraError
 from tessera.printing.layout import (

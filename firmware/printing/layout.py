@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import segno
 from PIL import Image, ImageDraw, ImageFont
+
 from tessera.errors import ConfigError
 
 LINE_PX = 24  # one text line at scale 1: the height of the ROM font A cell

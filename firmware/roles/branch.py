@@ -4,8 +4,8 @@ Shared by ``tessera.wiring`` (which assembles a branch) and
 ``tessera.roles.link`` (which connects it to MQTT), so neither imports the other
 back.
 
-    >>> branch = build_branch(cfg, clock, roles=("all",), sim=True)   # tessera.wiring
-    >>> branch.tick(); branch.close()
+    branch = build_branch(cfg, clock, roles=("all",), sim=True)   # tessera.wiring
+    branch.tick(); branch.close()
 """
 
 from __future__ import annotations

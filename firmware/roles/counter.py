@@ -61,9 +61,9 @@ LOGIN_NOTICE_S = 3.0  # "ERR" or the new staff id stays on the board this long, 
 class CodePad:
     """The code being typed on a login panel: digits, wrong-code lockout, board text.
 
-        >>> pad = CodePad({"1323": "t-001"})
-        >>> for d in "1323": pad.digit(d, now)
-        >>> pad.staff_for(pad.take(now))   # -> 't-001'
+        pad = CodePad({"1323": "t-001"})
+        for d in "1323": pad.digit(d, now)
+        pad.staff_for(pad.take(now))   # -> 't-001'
     """
 
     def __init__(self, codes: dict[str, str]) -> None:

@@ -12,9 +12,9 @@ only decides which service, reads the outcome and keeps the LEDs honest:
 A service that is closed or over its closing cutoff has its button LED off
 and a press prints nothing (a short buzz says "no").
 
-    >>> kiosk = KioskRole(cfg, issuer, leds={"ready": led4}, button_leds={0: led})
-    >>> kiosk.press(0)        # -> IssueOutcome(ok=True, number="A001", ...)
-    >>> kiosk.check_in("BK-1234")
+    kiosk = KioskRole(cfg, issuer, leds={"ready": led4}, button_leds={0: led})
+    kiosk.press(0)        # -> IssueOutcome(ok=True, number="A001", ...)
+    kiosk.check_in("BK-1234")
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ Adds what the kiosk needs on top of the issuance path: check-in (the engine's
 the printer state for the LEDs, and the printer's buzzer (a logged no-op on a
 model without one).
 
-    >>> issuer = KioskIssuer(issuer_from_config(cfg, engine), engine)
-    >>> issuer.check_in("BK-1234").number
-    'A014'
+    issuer = KioskIssuer(issuer_from_config(cfg, engine), engine)
+    issuer.check_in("BK-1234").number
+    # -> 'A014'
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The roles' MQTT side: the engine's uplink and command server, and for a role on
 its own Pi, the remote engine and the engine's event feed.
 
-    >>> published = start_engine_link(branch)    # all-in-one or `run engine`
-    >>> engine = remote_engine(branch, "counter-main")   # `run counter`
+    published = start_engine_link(branch)    # all-in-one or `run engine`
+    engine = remote_engine(branch, "counter-main")   # `run counter`
 
 In the all-in-one shape the link only drains the outbox (and answers commands
 from remote panels); nothing a customer or teller does waits for it. Device

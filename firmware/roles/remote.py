@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import msgspec
+
 from tessera.engine.errors import ALL_ERRORS, DomainError
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.errors import DeviceError

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from tessera.config import load_config
 from tessera.demo.rig import sim_rig
 

@@ -38,6 +38,7 @@ import msgspec
 import msgspec.inspect as mi
 import pytest
 from PIL import Image
+
 from tessera.clock import SystemClock
 from tessera.config import BranchConfig, load_config
 from tessera.demo.hardware import simulated_hardware

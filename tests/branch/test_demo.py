@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tessera.cli import main
 
 KEYS = ("issued", "served", "no_show", "void", "mean_wait_s", "p90_wait_s", "mean_service_s",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tessera.cli import main
 
 DOMAIN = ("issued", "printed", "called", "served", "no_show", "void", "transferred",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 from tessera.config import BranchConfig, load_config
 from tessera.demo.runner import DemoOptions, run_demo
 

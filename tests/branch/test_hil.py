@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+
 from tessera.config import load_config
 from tessera.demo.rig import sim_rig
 

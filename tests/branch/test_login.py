@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, parse_config
 from tessera.dispatch import Act

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from tessera.config import load_config
 from tessera.demo.rig import sim_rig
 from tessera.sim.printer import PrinterSimState

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tessera.bench.branch import role_config
 
 pytestmark = pytest.mark.timeout(120)

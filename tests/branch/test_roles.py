@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, load_config
 from tessera.dispatch import Act, Binding, ButtonAction, bindings_from_config

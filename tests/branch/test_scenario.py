@@ -6,6 +6,7 @@ import statistics
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tessera.sim.scenario import (
     KioskKey,
     Scenario,

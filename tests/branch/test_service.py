@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from shape_support import until
+
 from tessera.bench.branch import role_config
 from tessera.clock import SystemClock
 from tessera.config import load_config

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from shape_support import Monitor, press_mock, until
+
 from tessera.clock import VirtualClock
 from tessera.config import load_config
 from tessera.demo.setup import demo_config, opening_time

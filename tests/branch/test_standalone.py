@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from shape_support import press_mock, until
+
 from tessera.bench.branch import role_config
 from tessera.clock import VirtualClock
 from tessera.config import load_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tessera.cext import implementations
 from tessera.cext._ring_py import Ring
 

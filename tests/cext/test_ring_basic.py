@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from tessera.cext import PRESS, RELEASE
 from tessera.cext._ring_py import Ring
 

@@ -7,6 +7,7 @@ import threading
 import tracemalloc
 
 import pytest
+
 from tessera.cext import PRESS, implementations
 from tessera.cext._ring import _test_push_nogil_threads
 from tessera.cext._ring_py import Ring

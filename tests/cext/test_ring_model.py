@@ -15,6 +15,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+
 from tessera.cext._ring_py import Ring
 
 Record = tuple[int, int, int, int]

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from tessera.cext import PRESS
 from tessera.cext._ring_py import MAX_SPIN_US, Ring
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+
 from tessera.cli import main
 from tessera.config import _LISTS, _SECTIONS, load_config
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tessera.cli import main
 from tessera.config import load_config, parse_config
 from tessera.errors import ConfigError

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tessera.cli import main
 from tessera.config import load_config, parse_config
 from tessera.errors import ConfigError
@@ -396,6 +397,7 @@ def test_10_every_number_of_the_schema_has_both_bounds() -> None:
     """A contract derived from the schema: a new int or float field without a range
     (NaN, infinities, negative values) fails here."""
     import msgspec
+
     from tessera.config import BranchConfig
 
     def numbers(tp: Any, path: str) -> list[tuple[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from dispatch_helpers import Recorder
+
 from tessera.cext import implementations
 
 

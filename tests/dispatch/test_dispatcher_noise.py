@@ -8,6 +8,7 @@ import pytest
 from dispatch_helpers import Recorder
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tessera.cext import EDGE, PRESS, RELEASE, implementations
 from tessera.dispatch import Binding, Dispatcher, Timing
 

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from dispatch_helpers import Recorder
+
 from tessera.cext import EDGE, PRESS, RELEASE, implementations
 from tessera.dispatch import Binding, ButtonAction, Dispatcher, Timing
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from tessera.bench.dispatch_stall import (
     BINDINGS,
     EXPECTED,

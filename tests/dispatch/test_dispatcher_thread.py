@@ -6,6 +6,7 @@ import time
 
 import pytest
 from dispatch_helpers import Recorder, wait_until
+
 from tessera.cext import PRESS, RELEASE
 from tessera.cext._ring_py import Ring
 from tessera.dispatch import Binding, ButtonAction, Dispatcher, Timing

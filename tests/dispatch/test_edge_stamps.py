@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+
 from tessera.cext import PRESS, RELEASE
 from tessera.cext._ring_py import Ring
 from tessera.drivers.gpio import (

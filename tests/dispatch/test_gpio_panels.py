@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from dispatch_helpers import Recorder, wait_until
+
 from tessera.cext import PRESS, RELEASE
 from tessera.cext._ring_py import Ring
 from tessera.config import PIN_FACTORIES as CONFIG_PIN_FACTORIES

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from tessera.drivers.gpio import GpioLamp
 
 

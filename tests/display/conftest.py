@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from display_helpers import START
+
 from tessera.clock import VirtualClock
 from tessera.sim.board import BoardEmulator
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import serial
 from display_helpers import BranchStandIn, make_config
+
 from tessera.clock import VirtualClock
 from tessera.display.link import BoardLink
 from tessera.display.role import DisplayRole

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from display_helpers import BranchStandIn
+from test_board_emulator import make_role, settle
+
 from tessera.clock import VirtualClock
 from tessera.display.role import DisplayRole
 from tessera.drivers import alpha
 from tessera.drivers.alpha import AlphaBoard, BoardLine
 from tessera.sim.board import BoardEmulator
-from test_board_emulator import make_role, settle
 
 BOARDS = ("01", "11", "12", "13")
 

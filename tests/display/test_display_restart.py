@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from display_helpers import BranchStandIn, make_config
+
 from tessera.clock import VirtualClock
 from tessera.display.link import BoardLink
 from tessera.display.role import DisplayRole

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from display_helpers import BranchStandIn, make_config
+
 from tessera.clock import VirtualClock
 from tessera.display.announcer import Announcer
 from tessera.display.role import DisplayRole

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, parse_config
 from tessera.engine import Engine, always_trusted

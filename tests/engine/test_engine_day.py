@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import make_config
+
 from tessera.clock import VirtualClock
 from tessera.engine import Engine
 from tessera.engine.day import trust_check

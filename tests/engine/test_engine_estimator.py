@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from engine_support import START, make_config
+
 from tessera.bench.mmc import (
     erlang_c_wait,
     estimator_trace,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import START, make_config
+
 from tessera.clock import VirtualClock
 from tessera.engine import Engine
 from tessera.engine.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, _statements

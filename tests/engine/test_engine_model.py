@@ -11,6 +11,7 @@ from engine_support import START, make_config
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from tessera.clock import VirtualClock
 from tessera.engine import DomainError, Engine, always_trusted
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import BASE_TOML, START
+
 from tessera.cli import main
 from tessera.clock import VirtualClock
 from tessera.config import load_config

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from engine_support import START, make_config
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig
 from tessera.engine import DomainError, Engine

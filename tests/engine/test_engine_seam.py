@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from tessera.engine import Engine
 from tessera.engine.errors import ALL_ERRORS, DomainError, QueueEmpty
 from tessera.engine.models import CounterState, Rating, Ticket

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import START, make_config
+
 from tessera.clock import VirtualClock
 from tessera.engine import Engine
 from tessera.engine.store import SCHEMA_VERSION, open_store

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from tessera.bench.store_year import build_year_store
 from tessera.clock import VirtualClock
 from tessera.config import parse_config

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tessera.drivers.mqtt_client import (
     Connected,
     ConnectFailed,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import BRANCH, TENANT
+
 from tessera.clock import SystemClock
 from tessera.drivers.mqtt_client import Message, MqttEvent, PublishProps, Wake
 from tessera.mqtt.command_auth import CommandPolicy

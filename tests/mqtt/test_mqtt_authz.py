@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import BRANCH, TENANT, settings, shipped_branch, start_generated
+
 from tessera.clock import SystemClock
 from tessera.drivers.mqtt_client import Connected, Message, PahoClient, PubAck, PublishProps
 from tessera.engine import Engine

@@ -16,6 +16,7 @@ from mqtt_support import (
     settings,
     start_generated,
 )
+
 from tessera.clock import SystemClock
 from tessera.mqtt.credentials import load_credentials
 from tessera.mqtt.link import DeviceLink

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from mqtt_support import BRANCH, TENANT, settings
+
 from tessera.clock import SystemClock
 from tessera.drivers.mqtt_client import PublishProps
 from tessera.mqtt.command_client import CommandClient
@@ -213,6 +214,7 @@ def test_arbitrary_payloads_always_get_an_answer_and_change_nothing(
 def test_engine_link_from_config_serves_commands_and_wakes_on_commit(
         mosquitto: Any, collector: Any, tmp_path: Path) -> None:
     from mqtt_support import BRANCH_TOML
+
     from tessera.config import parse_config
     from tessera.engine import Engine
 

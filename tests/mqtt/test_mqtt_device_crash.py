@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import BRANCH, TENANT, assert_complete
+
 from tessera.outbox import Outbox
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]

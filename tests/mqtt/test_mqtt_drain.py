@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import BRANCH, TENANT, assert_complete, fill, settings
+
 from tessera.clock import SystemClock
 from tessera.mqtt.link import DeviceLink
 from tessera.mqtt.retention import Retention

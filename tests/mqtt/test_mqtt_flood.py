@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from engine_proc import EngineProcess
 from mqtt_support import BRANCH, TENANT, settings, shipped_branch, start_generated
+
 from tessera.clock import SystemClock
 from tessera.drivers.mqtt_client import Connected, Message, PahoClient, PublishProps
 from tessera.mqtt.command_client import CommandClient

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import BRANCH, TENANT, assert_complete, settings
+
 from tessera.clock import SystemClock
 from tessera.engine import DomainError
 from tessera.mqtt.link import DeviceLink

@@ -39,6 +39,7 @@ from mqtt_support import BRANCH_TOML, assert_complete
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
 from tessera.config import BranchConfig, load_config
 from tessera.mqtt.broker import AUTOSAVE_INTERVAL_S, write_broker_files
 from tessera.mqtt.credentials import load_credentials

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import BRANCH, TENANT, fill
+
 from tessera.clock import SystemClock
 from tessera.drivers.mqtt_client import Message, MqttEvent, PublishProps
 from tessera.mqtt.drainer import Drainer, mark_payload, parse_mark
@@ -230,6 +231,7 @@ def test_retention_never_prunes_rows_above_the_mark(outbox_factory: Any) -> None
 def test_the_retired_redeliver_window_is_accepted_with_a_deprecation_warning(
         tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
     from mqtt_support import BRANCH_TOML
+
     from tessera.config import parse_config
     from tessera.mqtt.link import DeviceLink
 

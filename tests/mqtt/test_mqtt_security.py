@@ -22,6 +22,7 @@ from mqtt_support import (
     settings,
     start_generated,
 )
+
 from tessera.drivers.mqtt_client import (
     Connected,
     ConnectFailed,

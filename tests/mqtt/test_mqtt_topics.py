@@ -7,6 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tessera.drivers.backoff import backoff_delay
 from tessera.mqtt.topics import TopicError, Topics, matches, parse
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from tessera.engine.errors import BadState
 from tessera.engine.models import Ticket
 from tessera.roles.remote import EngineUnreachable, RemoteEngine, RemoteRefused

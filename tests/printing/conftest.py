@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, load_config
 from tessera.engine import Engine, Ticket, always_trusted

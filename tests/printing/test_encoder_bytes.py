@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 from PIL import Image
+
 from tessera.drivers.printer_profiles import get_profile
 from tessera.printing.encoder import (
     EncodeError,

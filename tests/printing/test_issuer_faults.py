@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tessera.drivers.escpos import EscposPrinter
 from tessera.drivers.printer_profiles import get_profile
 from tessera.printing.issuer import (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from tessera.drivers.escpos import EscposPrinter
 from tessera.drivers.printer_profiles import get_profile
 from tessera.printing.issuer import issuer_from_config

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tessera.config import load_config
 from tessera.errors import ConfigError
 from tessera.printing.checks import config_errors, port_errors

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tessera.drivers.escpos import EscposPrinter
 from tessera.drivers.printer_profiles import PROFILES, get_profile
 from tessera.printing.issuer import TicketIssuer, TicketNotPrinted, issuer_from_config

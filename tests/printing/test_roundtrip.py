@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from pyzbar import pyzbar
+
 from tessera.drivers.escpos import EscposPrinter, PrinterState
 from tessera.drivers.printer_profiles import get_profile
 from tessera.printing.encoder import TicketEncoder

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sim_helpers import until
+
 from tessera.bench.dispatch_stall import run_once
 from tessera.cext import PRESS, RELEASE, implementations
 from tessera.cext._ring_py import Ring

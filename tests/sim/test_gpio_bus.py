@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from gpiozero import LED, DigitalInputDevice
 from sim_helpers import until
+
 from tessera.cext import PRESS, RELEASE, Ring
 from tessera.drivers.errors import DeviceError
 from tessera.drivers.gpio import ButtonPanel, make_pin_factory

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sim_helpers import Procs, tessera
+
 from tessera.config import load_config
 from tessera.demo.hardware import config_toml, derived_config
 

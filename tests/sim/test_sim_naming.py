@@ -7,6 +7,7 @@ import doctest
 from pathlib import Path
 
 import pytest
+
 import tessera.sim.control
 from tessera.config import load_config, parse_config
 from tessera.demo.hardware import config_toml, derived_config, sim_wiring

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from gpiozero.pins.mock import MockFactory
 from sim_helpers import until
+
 from tessera.clock import SystemClock
 from tessera.config import BranchConfig, load_config
 from tessera.demo.hardware import derived_config, sim_wiring
