@@ -147,7 +147,7 @@ class CounterCommands(EngineCore):
                 "+ 1, ? FROM service_times WHERE service = ?", (r.service, service_s, r.service))
             if r.service in self._times:  # else it is read from the table when first needed
                 svc_id = r.service
-                self._post_commit.append(lambda: self._add_service_time(svc_id, service_s))
+                self._cmd.after_commit.append(lambda: self._add_service_time(svc_id, service_s))
             route = json.loads(r.route) if r.route else []
             nxt = route[0] if route else None
             if nxt is None:

@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -43,13 +44,29 @@ TRUST_CACHE_S = 60.0  # a positive NTP check stays valid this long (timedatectl 
 CLOCK_SLACK_S = 2.0  # tolerated backwards step before the clock counts as untrusted
 
 
-def _ts(epoch: float) -> datetime:
+def utc_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
 def _ref(r: TicketRow) -> dict[str, Any]:
     """The fields every ticket event starts with."""
     return {"ticket_id": r.id, "number": r.number, "service": r.service}
+
+
+@dataclass(slots=True)
+class Command:
+    """The context of the one command running now (one SQLite transaction).
+
+    ``now`` is the command's single clock reading (epoch s): every timestamp it
+    writes is this one; ``events`` the outbox envelopes it appended, handed to
+    ``on_commit`` after COMMIT; ``after_commit`` in-memory updates (caches, the
+    saved ``last_ts``) applied only once the transaction committed. A command that
+    raises leaves nothing of either.
+    """
+
+    now: float
+    events: list[Envelope] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 class EngineCore:
@@ -69,8 +86,7 @@ class EngineCore:
         self._trust = trust if trust is not None else trust_check(cfg)
         self._trusted_until = -math.inf
         self._lock = threading.RLock()
-        self._events: list[Envelope] = []
-        self._now = 0.0
+        self._cmd = Command(0.0)  # the running command (a spent one between commands)
         self._tz = cfg.tz
         self._rollover = parse_hhmm(cfg.branch.day_rollover)
         self._services = {s.id: s for s in cfg.services}
@@ -82,7 +98,6 @@ class EngineCore:
         # service_times table after each commit; the ServiceHistory view is rebuilt lazily
         self._times: dict[str, tuple[deque[float], list[float]]] = {}
         self._hist: dict[str, ServiceHistory] = {}
-        self._post_commit: list[Callable[[], None]] = []
         self._record: RecordHook | None = None
         # when this process opened the store: a kiosk's confirm that was on its way when
         # the engine went down gets a full unconfirmed_timeout_s after the restart to land
@@ -135,10 +150,8 @@ class EngineCore:
 
     def _run(self, fn: Callable[[float], T], *, roll: bool = True) -> T:
         with self._lock:
-            now = self.clock.now().timestamp()
-            self._now = now
-            self._events = []
-            self._post_commit = []
+            cmd = self._cmd = Command(self.clock.now().timestamp())
+            now = cmd.now
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 if roll:
@@ -148,20 +161,21 @@ class EngineCore:
                     self.conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'last_ts' "
                         "AND CAST(value AS REAL) < ?", (repr(now), now))
-                    self._post_commit.append(lambda: setattr(self, "_last_ts_saved", now))
+                    cmd.after_commit.append(lambda: setattr(self, "_last_ts_saved", now))
                 record, self._record = self._record, None
                 if record is not None:
                     record(self.conn, result)
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.outbox.abort()  # also after a failed COMMIT: a failed command changes nothing
-                self._events = []
+                self._cmd = Command(now)
                 self._day = None
                 self._day_rows = set()
                 raise
-            for apply in self._post_commit:
+            for apply in cmd.after_commit:
                 apply()
-            events, self._events = self._events, []
+            events = cmd.events
+            self._cmd = Command(now)
         if events and self.on_commit is not None:
             self.on_commit(events)
         return result
@@ -197,7 +211,8 @@ class EngineCore:
         return self.outbox.peek_next_seq(self.conn)
 
     def _emit(self, type_: str, data: dict[str, Any]) -> None:
-        self._events.append(self.outbox.append(type_, data, ts=_ts(self._now), conn=self.conn))
+        self._cmd.events.append(self.outbox.append(type_, data, ts=utc_datetime(self._cmd.now),
+                                                   conn=self.conn))
 
     def _meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -210,7 +225,7 @@ class EngineCore:
     # ------------------------------------------------------------------ day & clock
 
     def business_day(self, now: float | None = None) -> str:
-        t = self.clock.now() if now is None else _ts(now)
+        t = self.clock.now() if now is None else utc_datetime(now)
         return business_day(t, self._tz, self._rollover).isoformat()
 
     def _checked_day(self, now: float) -> str | None:
@@ -236,7 +251,7 @@ class EngineCore:
         self._set_meta("business_day", day)
         if self._meta("last_ts") is None:
             self._set_meta("last_ts", repr(now))
-            self._post_commit.append(lambda: setattr(self, "_last_ts_saved", now))
+            self._cmd.after_commit.append(lambda: setattr(self, "_last_ts_saved", now))
         self.conn.executemany(
             "INSERT OR IGNORE INTO day_services(business_day, service, prefix) VALUES (?, ?, ?)",
             [(day, s.id, s.prefix) for s in self.cfg.services])
@@ -264,7 +279,7 @@ class EngineCore:
             f"UNION ALL SELECT {TICKET_COLS} FROM tickets WHERE id IN (SELECT current FROM "
             "counters) AND state IN ('called', 'serving') ORDER BY qorder").fetchall()
         for t in map(TicketRow._make, rows):
-            self._set_state(t, "void", ended_at=self._now)
+            self._set_state(t, "void", ended_at=self._cmd.now)
             self._emit("ticket.void", {**_ref(t), "reason": "the business day ended"})
         self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
 
@@ -291,8 +306,8 @@ class EngineCore:
             self._trusted_until = self.clock.monotonic() + TRUST_CACHE_S
         last = self._last_ts_saved
         if now < last - CLOCK_SLACK_S:
-            return (f"The clock reads {rfc3339(_ts(now))}, earlier than the last recorded "
-                    f"activity at {rfc3339(_ts(last))}. Set the correct time (NTP) "
+            return (f"The clock reads {rfc3339(utc_datetime(now))}, earlier than the last recorded "
+                    f"activity at {rfc3339(utc_datetime(last))}. Set the correct time (NTP) "
                     "before issuing tickets.")
         return None
 
@@ -336,7 +351,7 @@ class EngineCore:
     def _as_ticket(r: TicketRow) -> Ticket:
         return Ticket(id=r.id, number=r.number, service=r.service, state=r.state,
                       priority=r.priority, business_day=r.business_day,
-                      issued_at=rfc3339(_ts(r.issued_at)), people_ahead=r.people_ahead,
+                      issued_at=rfc3339(utc_datetime(r.issued_at)), people_ahead=r.people_ahead,
                       est_wait_s=r.est_wait_s, counter=r.counter, recalls=r.recalls,
                       appointment=r.appointment,
                       route=tuple(json.loads(r.route)) if r.route else ())
@@ -450,6 +465,14 @@ class EngineCore:
         if not servers:  # nobody open yet: assume one counter will be
             return ahead, (ahead + 1) * hist.mean
         return ahead, estimate_wait(ahead, servers, hist)
+
+    def stored_business_day(self) -> str | None:
+        """The business day the store is in (None before the first command)."""
+        return self._meta("business_day")
+
+    def estimate_at(self, service: str, rank: int, now: float) -> tuple[int, float]:
+        """``(people ahead, estimated wait s)`` for a new ticket of priority ``rank``."""
+        return self._estimate(service, rank, now)
 
     def estimate(self, service: str) -> tuple[int, float]:
         """(people waiting, expected wait in s) for a new normal ticket of ``service``."""

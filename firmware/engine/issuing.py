@@ -10,7 +10,7 @@ from pathlib import Path
 from tessera.config import Service
 from tessera.engine import errors as E
 from tessera.engine.appointments import Booking, load_bookings
-from tessera.engine.core import EngineCore, Envelope, _ref, _ts
+from tessera.engine.core import EngineCore, Envelope, _ref, utc_datetime
 from tessera.engine.day import next_opening, open_span
 from tessera.engine.models import Ticket
 from tessera.engine.rows import TICKET_COLS, TicketRow
@@ -50,9 +50,9 @@ class IssuingCommands(EngineCore):
     def _issue(self, now: float, svc: Service, priority: str | None, rank: int,
                route: tuple[str, ...], booking: str | None, slot: float | None) -> Ticket:
         self._require_trusted_clock(now)
-        span = open_span(svc, _ts(now), self._tz)
+        span = open_span(svc, utc_datetime(now), self._tz)
         if span is None:
-            nxt = next_opening(svc, _ts(now), self._tz)
+            nxt = next_opening(svc, utc_datetime(now), self._tz)
             when = f"; it opens again {nxt:%a %H:%M}" if nxt else ""
             raise E.ServiceClosed(f"{self._name(svc)} is closed now{when}.")
         ahead, est = self._estimate(svc.id, rank, now)
@@ -130,7 +130,7 @@ class IssuingCommands(EngineCore):
         return self._run(run)
 
     def _void(self, r: TicketRow, reason: str) -> TicketRow:
-        row = self._set_state(r, "void", ended_at=self._now)
+        row = self._set_state(r, "void", ended_at=self._cmd.now)
         if r.appointment is not None:  # a voided check-in can check in again
             self.conn.execute("UPDATE bookings SET state = 'booked', ticket_id = NULL "
                               "WHERE code = ?", (r.appointment,))
@@ -150,7 +150,7 @@ class IssuingCommands(EngineCore):
             for r in rows:
                 self._void(TicketRow._make(r), f"not confirmed as printed within "
                                      f"{self.cfg.engine.unconfirmed_timeout_s:g} s")
-            out.extend(self._events)
+            out.extend(self._cmd.events)
         self._run(run)
         return out
 
@@ -185,10 +185,10 @@ class IssuingCommands(EngineCore):
             if state != "booked":
                 number = self._ticket_row(tid)[1] if tid else "?"
                 raise E.BadState(f"Appointment {code} has already checked in (ticket {number}).")
-            local = _ts(slot).astimezone(self._tz)
+            local = utc_datetime(slot).astimezone(self._tz)
             early, late = self.cfg.engine.appointment_early_s, self.cfg.engine.appointment_late_s
             if now < slot - early:
-                opens = _ts(slot - early).astimezone(self._tz)
+                opens = utc_datetime(slot - early).astimezone(self._tz)
                 raise E.BookingWindow(f"Too early: your appointment is at {local:%H:%M} on "
                                       f"{local:%d %b}; check in from {opens:%H:%M}.")
             if now > slot + late:

@@ -19,19 +19,19 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     ``recent_calls`` is newest first, excluding tickets later marked no-show
     or void.
     """
-    from tessera.engine.core import _ts
+    from tessera.engine.core import utc_datetime
 
     conn = engine.conn
     now = engine.clock.now().timestamp()
-    day = engine._meta("business_day") or engine.business_day(now)
+    day = engine.stored_business_day() or engine.business_day(now)
     conn.execute("BEGIN")  # one consistent read
     try:
         services: dict[str, Any] = {}
         for svc in engine.cfg.services:
-            waiting, est = engine._estimate(svc.id, engine.rules.normal_rank, now)
+            waiting, est = engine.estimate_at(svc.id, engine.rules.normal_rank, now)
             services[svc.id] = {
                 "waiting": waiting, "est_wait_s": round(est, 1),
-                "open": open_span(svc, _ts(now), engine.cfg.tz) is not None}
+                "open": open_span(svc, utc_datetime(now), engine.cfg.tz) is not None}
         counters: dict[str, Any] = {}
         rows = {r[0]: r for r in conn.execute(
             "SELECT c.id, c.state, c.staff, t.id, t.number, t.service, t.state, t.recalls "
@@ -54,7 +54,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             recent.append({"ticket_id": tid, "number": number, "service": service,
                            "counter": counter,
                            "counter_number": numbers.get(counter, 0),
-                           "ts": rfc3339(_ts(called_at)), "recalls": recalls})
+                           "ts": rfc3339(utc_datetime(called_at)), "recalls": recalls})
         walk_in, appt = conn.execute(
             "SELECT COUNT(*) FILTER (WHERE appointment IS NULL), "
             "COUNT(*) FILTER (WHERE appointment IS NOT NULL) FROM tickets "
