@@ -253,7 +253,8 @@ class CounterCommands(EngineCore):
     # ------------------------------------------------------------------ feedback
 
     def rate(self, counter: str, score: int) -> Rating:
-        """A satisfaction press: binds to the counter's last DONE within the window."""
+        """A satisfaction press: binds to the counter's last DONE within the window, until
+        the counter calls its next ticket (then ``unbound``)."""
         scale = self.cfg.engine.rating_scale
 
         def run(now: float) -> Rating:
@@ -261,10 +262,14 @@ class CounterCommands(EngineCore):
                 self._counter_row(counter)
             if not isinstance(score, int) or not 1 <= score <= scale:
                 raise E.BadScore(f"Score {score!r} is out of range; use 1 to {scale}.")
-            staff, last, at, service, served_by = self.conn.execute(
-                "SELECT staff, last_done, last_done_at, last_done_service, last_done_staff "
-                "FROM counters WHERE id = ?", (counter,)).fetchone()
-            if last is None or now - at > self.cfg.engine.feedback_window_s:
+            staff, last, at, service, served_by, current = self.conn.execute(
+                "SELECT staff, last_done, last_done_at, last_done_service, last_done_staff, "
+                "current FROM counters WHERE id = ?", (counter,)).fetchone()
+            # the window closes when the counter calls its next ticket: a press while the
+            # next customer stands there is never credited to (nor raises an alert
+            # against the teller of) the previous one
+            if last is None or current is not None or \
+                    now - at > self.cfg.engine.feedback_window_s:
                 status, tid, service = "unbound", None, None
             else:
                 if served_by is not None:  # who served it, even if the shift changed since

@@ -9,7 +9,8 @@ Keys (each a :class:`tessera.dispatch.Act` the dispatcher hands over for a pin):
   ``panel.transfer_targets``, shown on the counter board); ``done`` then
   transfers instead of closing. ``recall`` cancels a pending selection.
 - ``done``: close the ticket; the rating buttons go live for
-  ``engine.feedback_window_s`` (virtual time).
+  ``engine.feedback_window_s`` (virtual time), or until the counter calls its
+  next ticket, whichever comes first.
 - ``rate`` ``n``: rating ``n`` (1 = lowest), bound by the engine to the ticket
   this counter completed last; accepted presses blink the rating LED.
 
@@ -268,6 +269,7 @@ class CounterRole:
             self.paused = False
         ticket = self._command(self.engine.call_next, self.id)
         if ticket is not None:
+            self._end_rating_window()  # the next customer is here: no rating for the last
             self.current = ticket.number
             self.current_service = ticket.service
             self.transfer_choice = None
@@ -413,6 +415,8 @@ class CounterRole:
         with self._lock:
             t = env.get("type")
             if t in ("ticket.called", "ticket.recalled"):
+                if t == "ticket.called":
+                    self._end_rating_window()  # called from elsewhere: same rule
                 self.current = data.get("number")
                 self.current_service = data.get("service")
             elif t in ("ticket.done", "ticket.no_show", "ticket.transferred") and \

@@ -400,3 +400,49 @@ def test_the_panel_follows_an_open_or_close_done_elsewhere(desk: Desk) -> None:
     desk.type_code(ANN)
     desk.role.on_event(desk.events("counter.opened")[-1])
     assert desk.role.staff == "t-ann"
+
+
+@pytest.mark.timeout(60)
+def test_a_rating_after_the_next_call_is_not_credited_to_the_previous_customer(
+        tmp_path: Path, mock_pins: Any) -> None:
+    """Issue 15: the rating window closes when the counter calls its next ticket, pressed
+    on the panel's pins: score 1 while the next customer stands at the counter neither
+    binds to the last ticket nor raises an alert against its teller."""
+    from tessera.cext import Ring
+    from tessera.dispatch import Dispatcher, Timing, bindings_from_config
+    from tessera.drivers.gpio import ButtonPanel
+    from tessera.roles.glue import ActionRouter
+    from tessera.sim.scenario import press_pin
+
+    desk = Desk(tmp_path, counter="c2")  # no login: t-bob is on duty
+    router = ActionRouter(counters={"c2": desk.role})
+    binds = [b for b in bindings_from_config(desk.cfg, "main") if b.target == "c2"]
+    ring = Ring(desk.cfg.gpio.ring_capacity)
+    disp = Dispatcher(ring, binds, router.on_button,
+                      timing=Timing(debounce_ms=1, hold_ms=1000, stuck_ms=20_000, repeat_ms=1))
+    panel = ButtonPanel(ring, [b.pin for b in binds], pin_factory=mock_pins)
+    disp.start()
+    try:
+        c2 = desk.cfg.counter("c2").panel
+        assert c2 is not None
+        desk.issue(2)
+        n = 0
+        for pin in (c2.next, c2.done, c2.next):  # serve A001, then call A002
+            press_pin(mock_pins.pin(pin), settle_s=0.005)
+            n += 1
+            assert router.wait_for(n)
+        assert desk.sign.text == "A002" and not desk.lamp.lit  # the rating lamp went off
+        assert not desk.role.rating_live
+        press_pin(mock_pins.pin(c2.ratings[0]), settle_s=0.005)  # score 1, for A002's turn
+        n += 1
+        assert router.wait_for(n)
+        assert desk.events("feedback.alert") == []
+        # the engine refuses the binding too (a press that reaches it from elsewhere)
+        rating = desk.engine.rate("c2", 1)
+        assert (rating.status, rating.ticket_id) == ("unbound", None)
+        assert [e["data"]["status"] for e in desk.events("feedback.rated")] == ["unbound"]
+        assert desk.events("feedback.alert") == []
+    finally:
+        disp.stop()
+        panel.close()
+        desk.close()
