@@ -69,6 +69,20 @@ class Command:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class DayCache:
+    """What the engine knows of the business day without reading the store: the day in
+    force and its window (epoch s), and the ``day_services`` rows known to exist. A
+    rolled-back command may have rolled the day or added rows: it ``forget()``s."""
+
+    window: tuple[str, float, float] | None = None
+    services: set[tuple[str, str]] = field(default_factory=set)
+
+    def forget(self) -> None:
+        self.window = None
+        self.services = set()
+
+
 class EngineCore:
     """State, transactions and lookups shared by the command mixins.
 
@@ -102,10 +116,8 @@ class EngineCore:
         # when this process opened the store: a kiosk's confirm that was on its way when
         # the engine went down gets a full unconfirmed_timeout_s after the restart to land
         self._up_since = clock.now().timestamp()
-        # the business day in force until ``_day_end`` (epoch s); None = look it up
-        self._day: tuple[str, float, float] | None = None
+        self._days = DayCache()
         self._last_ts_saved = -math.inf  # last_ts as stored (read at setup)
-        self._day_rows: set[tuple[str, str]] = set()  # day_services rows known to exist
         self.notices: list[str] = []
         self._setup()
 
@@ -169,8 +181,7 @@ class EngineCore:
             except BaseException:
                 self.outbox.abort()  # also after a failed COMMIT: a failed command changes nothing
                 self._cmd = Command(now)
-                self._day = None
-                self._day_rows = set()
+                self._days.forget()
                 raise
             for apply in cmd.after_commit:
                 apply()
@@ -230,7 +241,7 @@ class EngineCore:
 
     def _checked_day(self, now: float) -> str | None:
         """The business day the last day roll checked, when its window covers ``now``."""
-        known = self._day
+        known = self._days.window
         return known[0] if known is not None and known[1] <= now < known[2] else None
 
     def _day_of(self, now: float) -> str:
@@ -244,7 +255,7 @@ class EngineCore:
         stored = self._meta("business_day")
         if stored is not None and day <= stored:
             if day == stored:
-                self._day = (day, *self._day_bounds(now, day))
+                self._days.window = (day, *self._day_bounds(now, day))
             return  # same day, or the clock went backwards: never roll back
         if stored is not None:
             self._end_day(stored)
@@ -256,7 +267,7 @@ class EngineCore:
             "INSERT OR IGNORE INTO day_services(business_day, service, prefix) VALUES (?, ?, ?)",
             [(day, s.id, s.prefix) for s in self.cfg.services])
         self.notices = []
-        self._day = (day, *self._day_bounds(now, day))
+        self._days.window = (day, *self._day_bounds(now, day))
         self._emit("day.rolled", {"business_day": day})
 
     def _day_bounds(self, now: float, day: str) -> tuple[float, float]:

@@ -87,10 +87,10 @@ class IssuingCommands(EngineCore):
         return self._as_ticket(row)
 
     def _next_seq(self, day: str, svc: Service) -> tuple[int, str]:
-        if (day, svc.id) not in self._day_rows:  # a service added to the config mid-day
+        if (day, svc.id) not in self._days.services:  # a service added to the config mid-day
             self.conn.execute("INSERT OR IGNORE INTO day_services(business_day, service, "
                               "prefix) VALUES (?, ?, ?)", (day, svc.id, svc.prefix))
-            self._day_rows.add((day, svc.id))
+            self._days.services.add((day, svc.id))
         # The next number is read, not counted: above the day's highest sequence of this
         # service (UNIQUE (business_day, origin, seq) index; voided tickets stay, so their
         # numbers stay spent) and above ``last_seq`` (a floor: v1 counted there). No
