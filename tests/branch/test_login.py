@@ -8,6 +8,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from tessera.config import BranchConfig, parse_config
 from tessera.dispatch import Act
 from tessera.engine import Engine, always_trusted
 from tessera.roles.counter import LOGIN_IDLE_S, LOGIN_LOCK_S, LOGIN_NOTICE_S, CounterRole
+from tessera.roles.glue import ActionRouter
 
 ANN, BOB = "13231", "2113"  # rating buttons 1..3 of c1 (1 = lowest)
 
@@ -309,48 +311,58 @@ def test_panels_without_login_keep_done_without_a_hold(tmp_path: Path) -> None:
     assert login["c1"].hold_action == "logout"  # held DONE on a login panel: log out
 
 
-@pytest.mark.timeout(60)
-def test_code_typed_on_mock_pins_logs_in_and_held_done_logs_out(
-        tmp_path: Path, mock_pins: Any) -> None:
+@contextmanager
+def wired(desk: Desk, mock_pins: Any) -> Iterator[ActionRouter]:
+    """The desk's counter panel on mock pins: ButtonPanel -> ring -> dispatcher -> router.
+
+    A tap lasts ~5 ms, a hold 1.5 s: far apart, so a busy machine cannot turn one into
+    the other (the dispatcher times presses by their ring timestamps)."""
     from tessera.cext import Ring
     from tessera.dispatch import Dispatcher, Timing, bindings_from_config
     from tessera.drivers.gpio import ButtonPanel
-    from tessera.roles.glue import ActionRouter
-    from tessera.sim.scenario import press_pin
 
-    desk = Desk(tmp_path)
-    router = ActionRouter(counters={"c1": desk.role})
-    binds = bindings_from_config(desk.cfg, "main")
+    router = ActionRouter(counters={desk.role.id: desk.role})
+    binds = [b for b in bindings_from_config(desk.cfg, "main") if b.target == desk.role.id]
     ring = Ring(desk.cfg.gpio.ring_capacity)
-    # a tap lasts ~5 ms, a hold 1.5 s: far apart, so a busy machine cannot turn one into
-    # the other (the dispatcher times presses by their ring timestamps)
     disp = Dispatcher(ring, binds, router.on_button,
                       timing=Timing(debounce_ms=1, hold_ms=1000, stuck_ms=20_000, repeat_ms=1))
     panel = ButtonPanel(ring, [b.pin for b in binds], pin_factory=mock_pins)
     disp.start()
     try:
-        panel_cfg = desk.cfg.counter("c1").panel
-        assert panel_cfg is not None
-        n = 0
-        for d in ANN:
-            press_pin(mock_pins.pin(panel_cfg.ratings[int(d) - 1]), settle_s=0.005)
-            n += 1
-            assert router.wait_for(n)
-        assert desk.sign.text == "*" * len(ANN)
-        press_pin(mock_pins.pin(panel_cfg.done), settle_s=0.005)
-        n += 1
-        assert router.wait_for(n)
-        assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
-
-        press_pin(mock_pins.pin(panel_cfg.done), hold_s=1.5, settle_s=0.005)
-        n += 2  # the tap (no ticket: refused by the engine), then the hold
-        assert router.wait_for(n)
-        assert desk.state()["state"] == "closed" and desk.sign.text == "LOGIN"
-        assert [e["data"]["staff"] for e in desk.events("counter.closed")] == ["t-ann"]
+        yield router
         assert router.failed == 0 and disp.stats["handler_errors"] == 0
     finally:
         disp.stop()
         panel.close()
+
+
+@pytest.mark.timeout(60)
+def test_code_typed_on_mock_pins_logs_in_and_held_done_logs_out(
+        tmp_path: Path, mock_pins: Any) -> None:
+    from tessera.sim.scenario import press_pin
+
+    desk = Desk(tmp_path)
+    try:
+        with wired(desk, mock_pins) as router:
+            panel_cfg = desk.cfg.counter("c1").panel
+            assert panel_cfg is not None
+            n = 0
+            for d in ANN:
+                press_pin(mock_pins.pin(panel_cfg.ratings[int(d) - 1]), settle_s=0.005)
+                n += 1
+                assert router.wait_for(n)
+            assert desk.sign.text == "*" * len(ANN)
+            press_pin(mock_pins.pin(panel_cfg.done), settle_s=0.005)
+            n += 1
+            assert router.wait_for(n)
+            assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
+
+            press_pin(mock_pins.pin(panel_cfg.done), hold_s=1.5, settle_s=0.005)
+            n += 2  # the tap (no ticket: refused by the engine), then the hold
+            assert router.wait_for(n)
+            assert desk.state()["state"] == "closed" and desk.sign.text == "LOGIN"
+            assert [e["data"]["staff"] for e in desk.events("counter.closed")] == ["t-ann"]
+    finally:
         desk.close()
 
 
@@ -408,34 +420,24 @@ def test_a_rating_after_the_next_call_is_not_credited_to_the_previous_customer(
     """Issue 15: the rating window closes when the counter calls its next ticket, pressed
     on the panel's pins: score 1 while the next customer stands at the counter neither
     binds to the last ticket nor raises an alert against its teller."""
-    from tessera.cext import Ring
-    from tessera.dispatch import Dispatcher, Timing, bindings_from_config
-    from tessera.drivers.gpio import ButtonPanel
-    from tessera.roles.glue import ActionRouter
     from tessera.sim.scenario import press_pin
 
     desk = Desk(tmp_path, counter="c2")  # no login: t-bob is on duty
-    router = ActionRouter(counters={"c2": desk.role})
-    binds = [b for b in bindings_from_config(desk.cfg, "main") if b.target == "c2"]
-    ring = Ring(desk.cfg.gpio.ring_capacity)
-    disp = Dispatcher(ring, binds, router.on_button,
-                      timing=Timing(debounce_ms=1, hold_ms=1000, stuck_ms=20_000, repeat_ms=1))
-    panel = ButtonPanel(ring, [b.pin for b in binds], pin_factory=mock_pins)
-    disp.start()
     try:
-        c2 = desk.cfg.counter("c2").panel
-        assert c2 is not None
-        desk.issue(2)
-        n = 0
-        for pin in (c2.next, c2.done, c2.next):  # serve A001, then call A002
-            press_pin(mock_pins.pin(pin), settle_s=0.005)
+        with wired(desk, mock_pins) as router:
+            c2 = desk.cfg.counter("c2").panel
+            assert c2 is not None
+            desk.issue(2)
+            n = 0
+            for pin in (c2.next, c2.done, c2.next):  # serve A001, then call A002
+                press_pin(mock_pins.pin(pin), settle_s=0.005)
+                n += 1
+                assert router.wait_for(n)
+            assert desk.sign.text == "A002" and not desk.lamp.lit  # the rating lamp went off
+            assert not desk.role.rating_live
+            press_pin(mock_pins.pin(c2.ratings[0]), settle_s=0.005)  # score 1, A002's turn
             n += 1
             assert router.wait_for(n)
-        assert desk.sign.text == "A002" and not desk.lamp.lit  # the rating lamp went off
-        assert not desk.role.rating_live
-        press_pin(mock_pins.pin(c2.ratings[0]), settle_s=0.005)  # score 1, for A002's turn
-        n += 1
-        assert router.wait_for(n)
         assert desk.events("feedback.alert") == []
         # the engine refuses the binding too (a press that reaches it from elsewhere)
         rating = desk.engine.rate("c2", 1)
@@ -443,6 +445,4 @@ def test_a_rating_after_the_next_call_is_not_credited_to_the_previous_customer(
         assert [e["data"]["status"] for e in desk.events("feedback.rated")] == ["unbound"]
         assert desk.events("feedback.alert") == []
     finally:
-        disp.stop()
-        panel.close()
         desk.close()
