@@ -12,11 +12,12 @@ test can feed a synthetic timeline through :meth:`Dispatcher.feed` and
   edge within ``debounce_ms`` after it is chatter. If the raw level at the end
   of that window differs from the accepted one (a press shorter than the
   window), the change is accepted when the window ends.
-- **Tap, then hold.** A press fires the button's action on its leading edge. A
+- **Tap or hold.** A press fires the button's action on its leading edge. A
   button with a ``hold_action`` (NEXT → ``pause``, a login panel's DONE →
-  ``logout``) held for ``hold_ms`` fires that action *in addition*: the tap
-  cannot wait to learn whether a hold is coming without adding latency to every
-  press.
+  ``logout``) is either a tap or a hold, never both: released before
+  ``hold_ms`` it fires its action on the release; held for ``hold_ms`` it fires
+  only the hold action (holding NEXT to pause never calls a customer first).
+  Only those buttons wait for the release; every other press acts at once.
 - **Repeat limit.** At most one tap action per ``repeat_ms`` per button
   (a mashed kiosk button issues one ticket); presses inside the window are
   counted in ``stats["suppressed"]``.
@@ -148,6 +149,7 @@ class _Pin:
     lockout_until: int = 0
     pressed_at: int = 0
     hold_fired: bool = False
+    tap_pending: bool = False  # a button with a hold action taps on release, not on press
     stuck: bool = False
     last_action: int | None = None
 
@@ -337,6 +339,7 @@ class Dispatcher:
             b = st.binding
             if b.hold_action and not st.hold_fired and now_ns >= st.pressed_at + self._hold_ns:
                 st.hold_fired = True
+                st.tap_pending = False  # a hold, not a tap: the tap's action never runs
                 self._fire(ButtonAction(b.hold_action, b, st.pressed_at + self._hold_ns, True))
             if now_ns >= st.pressed_at + self._stuck_ns:
                 st.stuck = True
@@ -354,8 +357,15 @@ class Dispatcher:
                 self._stats.suppressed += 1
                 return
             st.last_action = t_ns
+            if b.hold_action is not None:
+                st.tap_pending = True  # known on release (a tap) or at hold_ms (a hold)
+            else:
+                self._fire(ButtonAction(b.action, b, t_ns))
+            return
+        if st.tap_pending:
+            st.tap_pending = False
             self._fire(ButtonAction(b.action, b, t_ns))
-        elif st.stuck:
+        if st.stuck:
             st.stuck = False
             self._device("recovered", "gpio", f"pin {b.pin} ({b.action} {b.target}) released")
 

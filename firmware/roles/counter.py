@@ -164,7 +164,6 @@ class CounterRole:
         panel = counter.panel
         self.pad = CodePad({st.code: st.id for st in cfg.staff}) \
             if panel is not None and panel.login else None
-        self._login_press = False  # the last DONE tap logged in: its hold is not a logout
         self._shown: str | None = None  # last text sent to the board
 
     @property
@@ -207,14 +206,11 @@ class CounterRole:
             if action is Act.ISSUE:
                 raise ValueError("a counter has no kiosk buttons (Act.ISSUE)")
             if self.pad is not None:
-                login_press, self._login_press = self._login_press, False
                 self.pad.notify(None, self.clock.monotonic())
                 if self.logged_out:
                     return self._logged_out_key(action)
-                if action is Act.LOGOUT:
-                    # the dispatcher fires a hold after its own tap: the hold of the DONE
-                    # press that just logged in must not log straight out again
-                    return None if login_press else self._logout()
+                if action is Act.LOGOUT:  # a hold of DONE (never also a tap: see dispatch)
+                    return self._logout()
             handler = {
                 Act.NEXT: self._next, Act.RECALL: self._recall,
                 Act.TRANSFER: self._select_transfer, Act.NO_SHOW: self._no_show,
@@ -328,7 +324,7 @@ class CounterRole:
 
     def _logged_out_key(self, action: Act) -> CounterState | None:
         if action is Act.LOGOUT:
-            return None  # the hold of a DONE that just submitted a code (or was refused)
+            return None  # holding DONE with nobody logged in: nothing to do
         if action is not Act.DONE:
             self._refuse("logged_out")
             self._show()
@@ -369,7 +365,6 @@ class CounterRole:
         state = self._command(self.engine.open_counter, self.id, staff)
         if state is not None:
             self._set_staff(staff)
-            self._login_press = True
             self.pad.succeeded(staff, now)
             log.info("counter %s: %s logged in", self.id, staff)
         self._show()

@@ -275,14 +275,15 @@ def test_a_second_teller_logs_in_and_their_id_is_on_the_next_call(desk: Desk) ->
     assert opened == ["t-ann", "t-bob"]
 
 
-def test_the_hold_of_the_done_press_that_logged_in_is_not_a_logout(desk: Desk) -> None:
-    # the dispatcher fires a hold after its tap: a long DONE press on the code logs in once
-    desk.type_code(ANN)
-    assert desk.role.act(Act.LOGOUT) is None
-    assert not desk.role.logged_out and desk.state()["state"] == "open"
-    desk.role.act(Act.DONE)
+def test_a_hold_of_done_logs_out_only_and_never_submits_the_code(desk: Desk) -> None:
+    # tap or hold, never both (tessera.dispatch): a long DONE on a typed code submits
+    # nothing, the code stays typed; a tap logs in, and a hold right after logs out
+    for d in ANN:
+        assert desk.role.act(Act.RATE, int(d)) is None
+    assert desk.role.act(Act.LOGOUT) is None and desk.role.logged_out
+    assert desk.role.act(Act.DONE) is not None and not desk.role.logged_out
     assert desk.role.act(Act.LOGOUT) is not None
-    assert desk.role.logged_out
+    assert desk.role.logged_out and desk.state()["state"] == "closed"
 
 
 def test_a_counter_with_configured_staff_starts_logged_in(tmp_path: Path) -> None:
@@ -358,7 +359,7 @@ def test_code_typed_on_mock_pins_logs_in_and_held_done_logs_out(
             assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
 
             press_pin(mock_pins.pin(panel_cfg.done), hold_s=1.5, settle_s=0.005)
-            n += 2  # the tap (no ticket: refused by the engine), then the hold
+            n += 1  # a hold: the logout alone (no DONE tap first)
             assert router.wait_for(n)
             assert desk.state()["state"] == "closed" and desk.sign.text == "LOGIN"
             assert [e["data"]["staff"] for e in desk.events("counter.closed")] == ["t-ann"]

@@ -237,13 +237,16 @@ def test_real_dispatcher_feeds_router(cfg: BranchConfig) -> None:
     disp.feed(0, 17, PRESS, 1)  # kiosk cash button
     disp.feed(5 * ms, 17, RELEASE, 0)
     eng.waiting = ["A001"]
-    disp.feed(10 * ms, 5, PRESS, 1)  # NEXT at c1, held past hold_ms -> pause too
+    disp.feed(10 * ms, 5, PRESS, 1)  # NEXT at c1, held past hold_ms -> a pause, no call
     disp.advance(70 * ms)
     disp.feed(80 * ms, 5, RELEASE, 0)
     assert issuer.n == 1
-    assert role.current == "A001"
+    assert role.current is None and eng.waiting == ["A001"]  # nobody was called
     assert role.paused
-    assert [n for n, _ in eng.log][-2:] == ["call", "pause"]
+    assert [n for n, _ in eng.log][-1:] == ["pause"] and "call" not in [n for n, _ in eng.log]
+    disp.feed(200 * ms, 5, PRESS, 1)  # a tap of NEXT: acts on its release
+    disp.feed(220 * ms, 5, RELEASE, 0)
+    assert role.current == "A001" and not role.paused
 
 
 def test_kiosk_follows_opening_hours_and_closing_cutoff(cfg: BranchConfig) -> None:

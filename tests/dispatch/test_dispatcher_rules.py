@@ -71,30 +71,33 @@ def test_repeat_limit_allows_one_action_per_window(recorder: Recorder) -> None:
     assert d.stats["suppressed"] == 8
 
 
-def test_hold_fires_pause_in_addition_to_the_tap(recorder: Recorder) -> None:
+def test_a_hold_fires_only_the_hold_action(recorder: Recorder) -> None:
+    """Holding NEXT to pause never calls a customer first (issue 15)."""
     d = make(recorder)
     press(d, 5, 0)
     d.advance(T0 + 1999 * MS)
-    assert recorder.names() == ["next"]
+    assert recorder.names() == []  # tap or hold: not known yet
     d.advance(T0 + 2000 * MS)
-    assert recorder.names() == ["next", "pause"]
-    assert recorder.actions[1].held and recorder.actions[1].t_ns == T0 + 2000 * MS
+    assert recorder.names() == ["pause"]
+    assert recorder.actions[0].held and recorder.actions[0].t_ns == T0 + 2000 * MS
     d.advance(T0 + 5000 * MS)
     release(d, 5, 5000)
-    assert recorder.names() == ["next", "pause"]
+    assert recorder.names() == ["pause"]
 
 
 def test_hold_is_detected_when_the_release_arrives_late_in_a_batch(recorder: Recorder) -> None:
     d = make(recorder)
     press(d, 5, 0)
     release(d, 5, 2500)  # no advance in between: the release's timestamp runs the timer
-    assert recorder.names() == ["next", "pause"]
+    assert recorder.names() == ["pause"]
 
 
 def test_short_press_has_no_hold(recorder: Recorder) -> None:
     d = make(recorder)
     press(d, 5, 0)
     release(d, 5, 1500)
+    assert recorder.names() == ["next"]  # the tap acts on its release
+    assert recorder.actions[0].t_ns == T0 + 1500 * MS and not recorder.actions[0].held
     d.advance(T0 + 20_000 * MS)
     assert recorder.names() == ["next"]
 
