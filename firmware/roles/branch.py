@@ -26,7 +26,8 @@ from tessera.roles.kiosk import KioskRole
 log = logging.getLogger(__name__)
 
 # (device, state part, data) triples a role reports for its retained ``state/*``
-StateSource = Callable[[], Iterable[tuple[str, str, dict[str, Any]]]]
+State = Iterable[tuple[str, str, dict[str, Any]]]
+StateSource = Callable[[], State]
 
 
 def db_path(cfg: BranchConfig, device: str) -> Path:
@@ -93,4 +94,4 @@ class Branch:
         self.closers.clear()
 
 
-__all__ = ["Branch", "StateSource", "db_path"]
+__all__ = ["Branch", "State", "StateSource", "db_path"]

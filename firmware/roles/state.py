@@ -8,13 +8,8 @@ connect (docs/mqtt.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
-
 from tessera.identity import device_id
-from tessera.roles.branch import Branch
-
-State = Iterable[tuple[str, str, dict[str, Any]]]
+from tessera.roles.branch import Branch, State, StateSource
 
 # what the kiosk's last printer status read means for the retained state/printer
 _PRINTER_STATE = {
@@ -26,7 +21,7 @@ _PRINTER_STATE = {
 }
 
 
-def kiosk_state(branch: Branch) -> Callable[[], State]:
+def kiosk_state(branch: Branch) -> StateSource:
     device = device_id(branch.cfg, "kiosk")
 
     def report() -> State:
@@ -39,7 +34,7 @@ def kiosk_state(branch: Branch) -> Callable[[], State]:
     return report
 
 
-def engine_state(branch: Branch) -> Callable[[], State]:
+def engine_state(branch: Branch) -> StateSource:
     """``state/queue-{service}`` and ``state/counter-{counter}`` from the engine."""
     device = device_id(branch.cfg, "engine")
 
@@ -52,7 +47,7 @@ def engine_state(branch: Branch) -> Callable[[], State]:
     return report
 
 
-def display_state(branch: Branch, device: str) -> Callable[[], State]:
+def display_state(branch: Branch, device: str) -> StateSource:
     def report() -> State:
         yield device, "board", branch.display.content()
     return report

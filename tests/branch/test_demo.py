@@ -1,5 +1,11 @@
 """`tessera demo` end to end on a short span: real engine, printer and board emulators on
-ptys, mock GPIO pins, WAV files; summary.json checked against the database."""
+ptys, mock GPIO pins, WAV files; summary.json checked against the database.
+
+Brokers here are the fixture's throw-away mosquittos (anonymous on 127.0.0.1): this file
+tests the client side, not the broker's security. The generated broker files are run
+exactly as shipped, as Debian runs them, by tests/branch/test_shipped_broker.py and
+tests/branch/test_shapes.py.
+"""
 
 from __future__ import annotations
 

@@ -225,6 +225,9 @@ def test_5_names_with_a_trailing_newline_are_refused() -> None:
 
 def test_6_nothing_is_injected_into_mosquitto_conf(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # hostile input, not a relaxed broker: an installer's file that tries to smuggle
+    # broker lines into the generated config must be refused and nothing written (the
+    # generated files are run as shipped by tests/branch/test_shipped_broker.py)
     pw = tmp_path / "hq.password"
     pw.write_text("pw\nallow_anonymous true\nlistener 1884 0.0.0.0\n")
     hq = (f'[mqtt]\npersistence_dir = "/var/lib/mosquitto\\nlistener 1885"\n'

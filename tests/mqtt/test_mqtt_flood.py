@@ -1,7 +1,13 @@
 """A request flood against ``tessera run engine`` (issue 12): 2,000 requests in a burst
 and 2,000 more while the engine is SIGSTOPped; afterwards (and meanwhile) every
 legitimate command is answered. Also what bounds the engine's inbound queue: the
-MQTT 5 Receive Maximum its client sends, as mosquitto applies it."""
+MQTT 5 Receive Maximum its client sends, as mosquitto applies it.
+
+Brokers here are the fixture's throw-away mosquittos (anonymous on 127.0.0.1): this file
+tests the client side, not the broker's security. The generated broker files are run
+exactly as shipped, as Debian runs them, by tests/branch/test_shipped_broker.py and
+tests/branch/test_shapes.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Broker outage: the broker is SIGKILLed >= 20 times while the engine works."""
+"""Broker outage: the broker is SIGKILLed >= 20 times while the engine works.
+
+Brokers here are the fixture's throw-away mosquittos (anonymous on 127.0.0.1): this file
+tests the client side, not the broker's security. The generated broker files are run
+exactly as shipped, as Debian runs them, by tests/branch/test_shipped_broker.py and
+tests/branch/test_shapes.py.
+"""
 
 from __future__ import annotations
 
