@@ -89,7 +89,8 @@ class CounterCommands(EngineCore):
 
     def _call(self, now: float, counter: str, staff: str, r: TicketRow,
               streak: int) -> Ticket:
-        row = self._set_state(r, "called", counter=counter, called_at=now, serving_at=None)
+        row = self._set_state(r, "called", counter=counter, called_at=now, serving_at=None,
+                              staff=staff)
         self.conn.execute("UPDATE counters SET current = ?, priority_streak = ? WHERE id = ?",
                           (r.id, streak, counter))
         self._emit("ticket.called", self._call_data(r, counter, staff, now))
@@ -150,6 +151,8 @@ class CounterCommands(EngineCore):
                 self._cmd.after_commit.append(lambda: self._add_service_time(svc_id, service_s))
             route = json.loads(r.route) if r.route else []
             nxt = route[0] if route else None
+            self._end_visit(r._replace(serving_at=r.serving_at or now),
+                            "done" if nxt is None else "routed", staff=c.staff)
             if nxt is None:
                 row = self._set_state(r, "done", **served, ended_at=now)
             else:
@@ -171,7 +174,8 @@ class CounterCommands(EngineCore):
     def no_show(self, counter: str) -> Ticket:
         """The called customer did not come."""
         def run(now: float) -> Ticket:
-            _, r = self._active(counter)
+            c, r = self._active(counter)
+            self._end_visit(r, "no_show", staff=c.staff)
             row = self._set_state(r, "no_show", ended_at=now)
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
             if r.appointment is not None:
@@ -188,7 +192,7 @@ class CounterCommands(EngineCore):
         svc = self._service(service)
 
         def run(now: float) -> Ticket:
-            _, r = self._active(counter)
+            c, r = self._active(counter)
             if r.service == svc.id:
                 raise E.BadState(f"Ticket {r.number} is already in "
                                  f"{self._name(svc)}.")
@@ -201,6 +205,7 @@ class CounterCommands(EngineCore):
             else:
                 qorder = self._next_qorder()
                 queued_at = now
+            self._end_visit(r, "transferred", staff=c.staff, reason=svc.id)
             row = self._set_state(r, "waiting", service=svc.id, qorder=qorder,
                                   queued_at=queued_at, serving_at=None)
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))

@@ -290,6 +290,8 @@ class EngineCore:
             f"UNION ALL SELECT {TICKET_COLS} FROM tickets WHERE id IN (SELECT current FROM "
             "counters) AND state IN ('called', 'serving') ORDER BY qorder").fetchall()
         for t in map(TicketRow._make, rows):
+            if t.state != "issued":  # a ticket never confirmed as printed never queued
+                self._end_visit(t, "void", reason="day_end")
             self._set_state(t, "void", ended_at=self._cmd.now)
             self._emit("ticket.void", {**_ref(t), "reason": "the business day ended"})
         self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
@@ -389,6 +391,26 @@ class EngineCore:
             if i is not None:
                 row[i] = float(v) if v is not None and k in REAL_COLS else v
         return TicketRow._make(row)  # (NamedTuple._replace costs ~2 us more per command)
+
+    def _end_visit(self, r: TicketRow, outcome: str, *, staff: str | None = None,
+                   reason: str | None = None) -> None:
+        """Keep ticket ``r``'s stay in its current service (``visits``): its queue time,
+        call, service start, counter and staff, and how it ended (``done``, ``routed``,
+        ``transferred``, ``no_show``, ``void`` at the day's end). Reports read waits and
+        service times per service from here, so a transferred or routed ticket counts in
+        each service it queued for."""
+        self.conn.execute(
+            "INSERT INTO visits(ticket_id, n, business_day, service, priority, appointment, "
+            "queued_at, called_at, serving_at, ended_at, counter, staff, recalls, outcome, "
+            "reason) SELECT ?, COALESCE(MAX(n), 0) + 1, ?, ?, ?, ?, "
+            # a stay starts when the ticket joined this queue: a ticket transferred to the
+            # front keeps its first queued_at (its place), not the time it arrived here
+            "MAX(?, COALESCE(MAX(ended_at), 0)), ?, ?, ?, ?, ?, "
+            "? - COALESCE(SUM(recalls), 0), ?, ? "  # the ticket's recalls during this stay
+            "FROM visits WHERE ticket_id = ?",
+            (r.id, r.business_day, r.service, r.priority, r.appointment, r.queued_at,
+             r.called_at, r.serving_at, self._cmd.now, r.counter, staff, r.recalls, outcome,
+             reason, r.id))
 
     def _active(self, counter: str) -> tuple[CounterRow, TicketRow]:
         """The counter's row and its current ticket; NoCurrentTicket if idle."""

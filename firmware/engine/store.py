@@ -143,6 +143,45 @@ _V4 = """
 ALTER TABLE counters ADD COLUMN last_done_staff TEXT
 """
 
+# v5: what reports and the kiosk need kept (issues 15, 18). ``visits``: one row per
+# stay of a ticket in one service's queue, written when the stay ends (served, routed
+# on, transferred, no-show, voided), so waits and service times are per service even
+# for a ticket transferred twice. ``refusals``: a kiosk press that got no ticket, and
+# why. ``ratings.scale``: the scale the score was given on (NULL for older rows: the
+# configured scale). ``tickets.staff``: who called it last.
+_V5 = """
+CREATE TABLE visits (
+    ticket_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    business_day TEXT NOT NULL,
+    service TEXT NOT NULL,
+    priority TEXT,
+    appointment TEXT,
+    queued_at REAL NOT NULL,
+    called_at REAL,
+    serving_at REAL,
+    ended_at REAL NOT NULL,
+    counter TEXT,
+    staff TEXT,
+    recalls INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (ticket_id, n)
+) WITHOUT ROWID;
+CREATE INDEX visits_by_day ON visits(business_day);
+CREATE TABLE refusals (
+    id INTEGER PRIMARY KEY,
+    business_day TEXT NOT NULL,
+    at REAL NOT NULL,
+    service TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    device TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX refusals_by_day ON refusals(business_day);
+ALTER TABLE ratings ADD COLUMN scale INTEGER;
+ALTER TABLE tickets ADD COLUMN staff TEXT
+"""
+
 # The outbox as v1 created it (tessera.outbox.SCHEMA has moved on: a migration's text
 # never changes once released).
 _OUTBOX_V1 = """
@@ -168,7 +207,7 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS N
 FULL_CHECK_MAX_BYTES = 32 << 20
 
 # MIGRATIONS[i] upgrades a version-i file to version i+1.
-MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
