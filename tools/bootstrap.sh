@@ -54,6 +54,12 @@ run_tests() {
     local PY="$VENV/bin"
     echo "== ruff"; "$PY/ruff" check firmware drivers cext hw-sim tests
     echo "== mypy"; "$PY/mypy" --config-file "$ROOT/pyproject.toml" -p tessera
+    # the tests, one folder at a time: each has its own conftest and helper modules that
+    # its tests import by bare name (pytest's rootdir-relative sys.path), as mypy sees them
+    echo "== mypy (tests)"
+    for d in tests tests/*/; do
+        "$PY/mypy" --config-file "$ROOT/pyproject.toml" "${d%/}"/*.py
+    done
     echo "== import contracts"; "$PY/lint-imports" --config "$ROOT/pyproject.toml"
     echo "== pytest"; "$PY/pytest" "$@"
 }

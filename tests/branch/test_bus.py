@@ -68,7 +68,11 @@ def test_broken_subscriber_is_isolated_and_counted() -> None:
 def test_bounded_queue_drops_and_counts_when_full() -> None:
     bus = Bus(maxsize=2, put_timeout_s=0.01)
     gate = threading.Event()
-    bus.subscribe(lambda e: gate.wait(5))
+
+    def blocked(_env: dict[str, Any]) -> None:
+        gate.wait(5)
+
+    bus.subscribe(blocked)
     for i in range(10):
         bus.publish(_env(i))
     assert bus.dropped > 0

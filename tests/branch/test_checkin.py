@@ -25,7 +25,7 @@ def test_scanned_booking_code_prints_the_appointment(tmp_path: Path,
         assert rig.scan("BK-7731")
         assert kiosk.last is not None and kiosk.last.ok, kiosk.last
         assert rig.printer.wait_tickets(1)
-        assert kiosk.last.ticket.appointment == "BK-7731"
+        assert kiosk.last.ticket is not None and kiosk.last.ticket.appointment == "BK-7731"
         assert kiosk.last.number in rig.printer.tickets[0].record["text"]
 
         beeps = kiosk.issuer.beeps  # type: ignore[attr-defined]

@@ -62,7 +62,7 @@ def test_sigkill_each_role_mid_day_and_restart(broker_base: Path, mosquitto: Any
                 for victim in ("engine", "kiosk", "counter-pi-a", "display"):
                     printed = len(b.tickets())
                     b.press("kiosk.cash")
-                    assert until(lambda p=printed: len(b.tickets()) > p), b.log("kiosk")
+                    assert until(lambda p=printed: len(b.tickets()) > p), b.log("kiosk")  # type: ignore[misc]
                     b.press("counter-c1.next")
                     b.kill(victim)
                     role, _, device = victim.partition("-")
@@ -71,14 +71,14 @@ def test_sigkill_each_role_mid_day_and_restart(broker_base: Path, mosquitto: Any
                     # the branch works again through the restarted role
                     printed = len(b.tickets())
                     b.press("kiosk.accounts")
-                    assert until(lambda p=printed: len(b.tickets()) > p, 30), \
-                        (victim, b.log("kiosk"))
+                    more = until(lambda p=printed: len(b.tickets()) > p, 30)  # type: ignore[misc]
+                    assert more, (victim, b.log("kiosk"))
                     b.press("counter-c1.next")
                     last = mon.wait(lambda: [e for e in mon.of_type("ticket.called")
                                              if e["data"].get("counter") == "c1"])
                     number = sorted(last, key=lambda e: e["seq"])[-1]["data"]["number"]
                     # the hall board shows the newest call, also after a display restart
-                    assert until(lambda n=number: n in b.hall_text()), (victim, b.hall_text())
+                    assert until(lambda n=number: n in b.hall_text()), (victim, b.hall_text())  # type: ignore[misc]
                     b.press("counter-c1.done")
             numbers = b.numbers()
             _no_duplicate_or_gap(numbers)
@@ -88,10 +88,11 @@ def test_sigkill_each_role_mid_day_and_restart(broker_base: Path, mosquitto: Any
             for n in printed_numbers:
                 assert n in state and state[n] != "void", (n, state.get(n))
             for d in ("engine", "kiosk-main", "counter-pi-a", "display-main"):
-                assert until(lambda d=d: b.pending(d) == 0, 30), d
+                assert until(lambda d=d: b.pending(d) == 0, 30), d  # type: ignore[misc]
             # after dedupe by id the monitor saw every engine event, seq contiguous
             rows = _engine_rows(b)
-            seen = lambda: {e["seq"] for e in mon.events if e["device"] == "engine"}  # noqa: E731
+            def seen() -> set[int]:
+                return {e["seq"] for e in mon.events if e["device"] == "engine"}
             assert mon.wait(lambda: seen() == set(range(1, rows + 1)), 30), \
                 sorted(set(range(1, rows + 1)) - seen())
         finally:
@@ -131,7 +132,7 @@ def test_printer_paper_out_and_cover_open_mid_job(broker_base: Path, mosquitto: 
                 b.press("kiosk.cash")
                 assert until(lambda: b.state()["lamps"]["kiosk.printer-fault"]["lit"]), \
                     b.state()["lamps"]
-                assert mon.wait(lambda p=paper, c=cover: (
+                assert mon.wait(lambda p=paper, c=cover: (  # type: ignore[misc]
                     mon.retained.get(f"{root}/kiosk-main/state/printer", {}).get("paper"),
                     mon.retained.get(f"{root}/kiosk-main/state/printer", {}).get("cover"))
                     == (p, c)), mon.retained.get(f"{root}/kiosk-main/state/printer")
@@ -139,7 +140,7 @@ def test_printer_paper_out_and_cover_open_mid_job(broker_base: Path, mosquitto: 
                 b.sim("printer", "ok")
                 assert until(lambda: not b.state()["lamps"]["kiosk.printer-fault"]["lit"])
                 b.press("kiosk.cash")
-                assert until(lambda d=during: len(b.tickets()) > d, 20), b.log("all")
+                assert until(lambda d=during: len(b.tickets()) > d, 20), b.log("all")  # type: ignore[misc]
                 assert len(b.tickets()) >= printed + 1
             _no_duplicate_or_gap(b.numbers())
             with b.db("engine") as c:
@@ -199,12 +200,12 @@ def test_broker_down_for_a_while(broker_base: Path, mosquitto: Any) -> None:
             for _ in range(3):
                 printed = len(b.tickets())
                 b.press("kiosk.cash")
-                assert until(lambda p=printed: len(b.tickets()) > p), "no ticket, broker down"
+                assert until(lambda p=printed: len(b.tickets()) > p), "no ticket, broker down"  # type: ignore[misc]
                 b.press("counter-c1.next")
                 b.press("counter-c1.done")
             broker.start()
             for d in ("engine", "kiosk-main"):
-                assert until(lambda d=d: b.pending(d) == 0, 60), d
+                assert until(lambda d=d: b.pending(d) == 0, 60), d  # type: ignore[misc]
             want = _engine_rows(b)
             assert mon.wait(lambda: len({e["seq"] for e in mon.events
                                          if e["device"] == "engine"}) >= want, 60), want

@@ -20,6 +20,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tessera.config import load_config
 from tessera.demo.rig import sim_rig
@@ -43,7 +44,7 @@ class Collector:
     def __init__(self, host: str, port: int) -> None:
         self.events: dict[str, dict[str, Any]] = {}
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hil-collector",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hil-collector",
                                   protocol=mqtt.MQTTv5)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("tessera/v1/#", qos=1)
         self.client.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
@@ -73,7 +74,7 @@ def test_press_to_print_call_board_voice_rating_and_broker(
                      clips_dir=clips_cache) as rig:
             rig.clock.advance(timedelta(hours=1).total_seconds())  # 10:00, all services open
             c1 = rig.cfg.counter("c1").panel
-            assert c1 is not None
+            assert c1 is not None and c1.next is not None and c1.done is not None
 
             # a customer presses "cash": the emulator decodes the printed ticket
             assert rig.press("main", 17)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,8 +19,17 @@ from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, parse_config
 from tessera.dispatch import Act
 from tessera.engine import Engine, always_trusted
+from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.roles.counter import LOGIN_IDLE_S, LOGIN_LOCK_S, LOGIN_NOTICE_S, CounterRole
 from tessera.roles.glue import ActionRouter
+
+A = TypeVar("A")
+
+
+def _as(kind: type[A], answer: object) -> A:
+    """The counter's answer to a key, as the engine's own type (None: refused)."""
+    assert isinstance(answer, kind), answer
+    return answer
 
 ANN, BOB = "13231", "2113"  # rating buttons 1..3 of c1 (1 = lowest)
 
@@ -160,7 +169,7 @@ def test_right_code_opens_the_counter_and_calls_carry_that_staff_id(
         desk.role.act(Act.RATE, int(d))
         shown.append(desk.sign.text)
     assert shown == ["*", "**", "***", "****", "*****"]
-    state = desk.role.act(Act.DONE)
+    state = _as(CounterState, desk.role.act(Act.DONE))
     assert state.state == "open" and state.staff == "t-ann"
     assert desk.sign.text == "t-ann"  # greeting, then the normal board
     desk.clock.advance(LOGIN_NOTICE_S)
@@ -169,13 +178,13 @@ def test_right_code_opens_the_counter_and_calls_carry_that_staff_id(
     assert desk.state()["state"] == "open" and desk.state()["staff"] == "t-ann"
     assert [e["data"]["staff"] for e in desk.events("counter.opened")] == ["t-ann"]
 
-    ticket = desk.role.act(Act.NEXT)
+    ticket = _as(Ticket, desk.role.act(Act.NEXT))
     assert desk.sign.text == ticket.number == "A001"
     [called] = desk.events("ticket.called")
     assert called["data"]["staff"] == "t-ann" and called["data"]["number"] == "A001"
     # rating keys are ratings again once logged in
     desk.role.act(Act.DONE)
-    assert desk.role.act(Act.RATE, 3).status == "bound"
+    assert _as(Rating, desk.role.act(Act.RATE, 3)).status == "bound"
     assert [e["data"]["staff"] for e in desk.events("feedback.rated")] == ["t-ann"]
 
     bodies = json.dumps(desk.events())
@@ -213,7 +222,7 @@ def test_a_right_code_resets_the_wrong_code_count(desk: Desk) -> None:
     desk.type_code("333")
     assert desk.type_code(ANN) is not None
     desk.role.act(Act.DONE)  # a tap (no ticket), then the hold: log out
-    assert desk.role.act(Act.LOGOUT).state == "closed"
+    assert _as(CounterState, desk.role.act(Act.LOGOUT)).state == "closed"
     desk.type_code("222")
     desk.type_code("333")
     assert desk.sign.text == "ERR"  # two in a row, not four: not locked
@@ -244,7 +253,7 @@ def test_logout_refused_with_a_ticket_allowed_after_done(desk: Desk) -> None:
 
     desk.role.act(Act.DONE)
     assert desk.lamp.lit  # the rating window opened
-    state = desk.role.act(Act.LOGOUT)
+    state = _as(CounterState, desk.role.act(Act.LOGOUT))
     assert state.state == "closed"
     assert desk.state()["state"] == "closed"
     assert desk.sign.text == "LOGIN" and not desk.lamp.lit and not desk.role.rating_live
@@ -292,7 +301,7 @@ def test_a_counter_with_configured_staff_starts_logged_in(tmp_path: Path) -> Non
         assert not d.role.logged_out and d.sign.text == "----"
         assert d.state()["state"] == "open" and d.state()["staff"] == "t-bob"
         d.issue()
-        assert d.role.act(Act.NEXT).number == "A001"
+        assert _as(Ticket, d.role.act(Act.NEXT)).number == "A001"
         d.role.act(Act.DONE)
         d.role.act(Act.LOGOUT)
         assert d.role.logged_out and d.state()["state"] == "closed"
@@ -381,7 +390,7 @@ def test_the_display_role_shows_login_on_a_closed_login_counter(desk: Desk) -> N
         display.on_event(env)
     assert display.counters["c1"].text == "---"
     desk.role.act(Act.NEXT)  # queue empty: refused, but no longer the login's own DONE
-    assert desk.role.act(Act.LOGOUT).state == "closed"
+    assert _as(CounterState, desk.role.act(Act.LOGOUT)).state == "closed"
     for env in desk.events("counter.closed")[-1:]:
         display.on_event(env)
     assert display.counters["c1"].text == "login"
@@ -398,7 +407,7 @@ def test_the_panel_follows_an_open_or_close_done_elsewhere(desk: Desk) -> None:
     desk.engine.open_counter("c1", "t-bob")
     desk.role.on_event(desk.events("counter.opened")[-1])
     assert not desk.role.logged_out and desk.role.staff == "t-bob"
-    assert desk.role.act(Act.NEXT).number == "A001"
+    assert _as(Ticket, desk.role.act(Act.NEXT)).number == "A001"
     assert desk.events("ticket.called")[-1]["data"]["staff"] == "t-bob"
     desk.role.act(Act.DONE)
     assert desk.role.rating_live

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from tessera.config import load_config
 from tessera.demo.rig import sim_rig
+from tessera.drivers.gpio import Lamp
 from tessera.sim.printer import PrinterSimState
 
 
@@ -28,24 +30,25 @@ def test_paper_out_refuses_then_refill_resumes(tmp_path: Path, bank_config_path:
     with sim_rig(base, tmp_path, voice=False) as rig:
         kiosk = rig.branch.kiosk
         assert kiosk is not None
+        lamps = cast(dict[str, Lamp], kiosk.leds)  # the wiring's GPIO lamps
         rig.clock.advance(3 * 3600)  # 12:00
         for _ in range(3):
             assert rig.press("main", 17)
         assert rig.printer.wait_tickets(3)
-        assert kiosk.leds["ready"].is_lit and not kiosk.leds["printer_fault"].is_lit
+        assert lamps["ready"].is_lit and not lamps["printer_fault"].is_lit
 
         rig.printer.state = PrinterSimState.PAPER_OUT
         for _ in range(2):
             assert rig.press("main", 17)
             assert kiosk.last is not None and not kiosk.last.ok
-        assert kiosk.leds["printer_fault"].is_lit and not kiosk.leds["ready"].is_lit
+        assert lamps["printer_fault"].is_lit and not lamps["ready"].is_lit
         assert len(rig.printer.tickets) == 3  # nothing printed while out of paper
 
         rig.printer.state = PrinterSimState.ONLINE  # refilled
         assert rig.press("main", 17)
         assert kiosk.last is not None and kiosk.last.ok
         assert rig.printer.wait_tickets(4)
-        assert kiosk.leds["ready"].is_lit and not kiosk.leds["printer_fault"].is_lit
+        assert lamps["ready"].is_lit and not lamps["printer_fault"].is_lit
         printed = [t.record["text"] for t in rig.printer.tickets]
         engine_db, kiosk_db = rig.engine_db(), rig.out / "kiosk-main.db"
 

@@ -50,7 +50,7 @@ def test_a_customer_day_in_every_shape(shape: str, broker_base: Path, mosquitto:
                 b.start("all")
                 devices = ["engine", "kiosk-main", "display-main"]
             for d in devices:
-                assert mon.wait(lambda d=d: mon.retained.get(f"{root}/{d}/status", {})
+                assert mon.wait(lambda d=d: mon.retained.get(f"{root}/{d}/status", {})  # type: ignore[misc]
                                 .get("state") == "online"), (d, mon.retained.keys())
 
             b.press("kiosk.cash")
@@ -83,7 +83,7 @@ def test_a_customer_day_in_every_shape(shape: str, broker_base: Path, mosquitto:
                 assert at_hq.wait(lambda: at_hq.retained.get(f"{root}/broker/state/hq") == 1)
             # every device drained its outbox
             for d in devices:
-                assert until(lambda d=d: b.pending(d) == 0), d
+                assert until(lambda d=d: b.pending(d) == 0), d  # type: ignore[misc]
         finally:
             mon.stop()
             if at_hq is not None:

@@ -55,6 +55,7 @@ devices = {{ "hq-tool" = ["monitor"] }}
             assert press_mock(branch, cfg.kiosk.device, cfg.kiosk.buttons[0].pin)
             assert branch.kiosk.last is not None and branch.kiosk.last.ok, branch.kiosk.last
             number = branch.kiosk.last.number
+            assert number is not None
             assert printer.wait_tickets(1, 10) and number in printer.tickets[0].record["text"]
             c1 = cfg.counter("c1")
             assert c1.panel is not None and c1.panel.done is not None
@@ -72,7 +73,7 @@ devices = {{ "hq-tool" = ["monitor"] }}
             assert rated["data"]["status"] == "bound" and rated["data"]["counter"] == "c1"
             # every device of the box is online under its own identity
             for dev in ("engine", f"kiosk-{cfg.kiosk.device}", f"display-{cfg.board.device}"):
-                assert mon.wait(lambda d=dev: mon.retained.get(f"{root}/{d}/status", {})
+                assert mon.wait(lambda d=dev: mon.retained.get(f"{root}/{d}/status", {})  # type: ignore[misc]
                                 .get("state") == "online"), dev
             # retained state as docs/mqtt.md promises
             assert mon.wait(lambda: f"{root}/engine/state/counter-c1" in mon.retained)

@@ -46,11 +46,12 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
             assert press_mock(kiosk, "main", 17)  # cash, through the remote engine
             assert kiosk.kiosk.last is not None and kiosk.kiosk.last.ok, kiosk.kiosk.last
             number = kiosk.kiosk.last.number
+            assert number is not None
             assert printer.wait_tickets(1, 10)
             assert number in printer.tickets[0].record["text"]
 
             panel = cfg.counter("c1").panel
-            assert panel is not None
+            assert panel is not None and panel.next is not None and panel.done is not None
             assert press_mock(counter, "main", panel.next)
             assert counter.counters["c1"].current == number
             hall = cfg.board.hall_address
@@ -140,7 +141,7 @@ def test_tessera_run_logs_info_lines_in_one_format(tmp_path: Path) -> None:
                                  str(ready)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
-            assert until(lambda r=ready, p=proc: r.exists() or p.poll() is not None, 60)
+            assert until(lambda r=ready, p=proc: r.exists() or p.poll() is not None, 60)  # type: ignore[misc]
         finally:
             proc.terminate()
             _out, err = proc.communicate(timeout=30)

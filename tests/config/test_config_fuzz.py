@@ -99,11 +99,11 @@ def mutate(text: str, mutations: list[tuple[str, int, str]]) -> bytes:
         elif kind == "typo" and "=" in lines[i]:
             key, rest = lines[i].split("=", 1)
             lines[i] = key.rstrip()[:-1] + " =" + rest if len(key.strip()) > 1 else lines[i]
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    out = ("\n".join(lines) + "\n").encode("utf-8")
     for at, insert in raw:
-        pos = at % (len(data) + 1)
-        data = data[:pos] + insert + data[pos:]
-    return data
+        pos = at % (len(out) + 1)
+        out = out[:pos] + insert + out[pos:]
+    return out
 
 
 def check(path: Path) -> tuple[int, str, str]:

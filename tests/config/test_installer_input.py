@@ -119,7 +119,9 @@ def test_2_a_number_format_spec_prints_and_passes_the_check() -> None:
     template = TicketTemplate(cfg)
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).isoformat()
     for wait_s, line in ((720.0, "12 min, 3 ahead"), (None, "min, 3 ahead")):
-        ticket = Ticket("t-1", "A001", "cash", "issued", None, "", now, 3, wait_s, None, 0, None)
+        ticket = Ticket("t-1", "A001", "cash", "issued", None, "", now, 3,
+                        wait_s,  # type: ignore[arg-type]  # None: an engine that has no estimate
+                        None, 0, None)
         blocks = template.dynamic_blocks(ticket)
         assert line in [b.text for b in blocks if isinstance(b, Line)]
 
@@ -266,10 +268,11 @@ def _engine_store(tmp_path: Path) -> tuple[Path, Path]:
     return cfg_path, tmp_path / "var" / "engine.db"
 
 
-def _foreign(path: Path, sql: str) -> None:
+def _foreign(path: Path, sql: str) -> Path:
     conn = sqlite3.connect(path)
     conn.executescript(sql)
     conn.close()
+    return path
 
 
 @pytest.mark.parametrize(("make", "expected"), [

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tessera.cext import EDGE, PRESS, RELEASE, implementations
-from tessera.dispatch import Binding, Dispatcher, Timing
+from tessera.dispatch import Act, Binding, Dispatcher, Timing
 
 MS = 1_000_000
 TIMING = Timing(debounce_ms=30, hold_ms=2000, stuck_ms=6000, repeat_ms=150)
-NEXT = Binding(5, "next", "c1", hold_action="pause")
-KIOSK = Binding(17, "issue", "cash")
+NEXT = Binding(5, Act.NEXT, "c1", hold_action=Act.PAUSE)
+KIOSK = Binding(17, Act.ISSUE, "cash")
 
 # press lengths well clear of the thresholds: (short, long enough to hold, stuck)
 LENGTHS_MS = {"tap": (40, 1900), "hold": (2100, 5900), "stuck": (6100, 9000)}

@@ -8,12 +8,12 @@ import pytest
 from dispatch_helpers import Recorder
 
 from tessera.cext import EDGE, PRESS, RELEASE, implementations
-from tessera.dispatch import Binding, ButtonAction, Dispatcher, Timing
+from tessera.dispatch import Act, Binding, ButtonAction, Dispatcher, Timing
 
 MS = 1_000_000
 T0 = 1_000_000 * MS
-NEXT = Binding(5, "next", "c1", hold_action="pause")
-KIOSK = Binding(17, "issue", "cash")
+NEXT = Binding(5, Act.NEXT, "c1", hold_action=Act.PAUSE)
+KIOSK = Binding(17, Act.ISSUE, "cash")
 TIMING = Timing(debounce_ms=30, hold_ms=2000, stuck_ms=10000, repeat_ms=500)
 
 
@@ -34,7 +34,7 @@ def release(d: Dispatcher, pin: int, t_ms: float) -> None:
 def test_clean_press_fires_on_the_leading_edge(recorder: Recorder) -> None:
     d = make(recorder)
     press(d, 17, 0)
-    assert recorder.actions == [ButtonAction("issue", KIOSK, T0)]  # before any release
+    assert recorder.actions == [ButtonAction(Act.ISSUE, KIOSK, T0)]  # before any release
     release(d, 17, 120)
     d.advance(T0 + 60_000 * MS)
     assert recorder.names() == ["issue"]
@@ -150,7 +150,7 @@ def test_unbound_pin_and_unknown_kind_are_ignored(recorder: Recorder) -> None:
 
 def test_a_pin_bound_twice_is_rejected(recorder: Recorder) -> None:
     with pytest.raises(ValueError, match="pin 17 bound twice"):
-        Dispatcher(implementations()["cython"](8), [KIOSK, Binding(17, "next", "c1")],
+        Dispatcher(implementations()["cython"](8), [KIOSK, Binding(17, Act.NEXT, "c1")],
                    recorder.handler)
 
 

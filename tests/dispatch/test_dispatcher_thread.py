@@ -9,10 +9,10 @@ from dispatch_helpers import Recorder, wait_until
 
 from tessera.cext import PRESS, RELEASE
 from tessera.cext._ring_py import Ring
-from tessera.dispatch import Binding, ButtonAction, Dispatcher, Timing
+from tessera.dispatch import Act, Binding, ButtonAction, Dispatcher, Timing
 
-NEXT = Binding(5, "next", "c1", hold_action="pause")
-KIOSK = Binding(17, "issue", "cash")
+NEXT = Binding(5, Act.NEXT, "c1", hold_action=Act.PAUSE)
+KIOSK = Binding(17, Act.ISSUE, "cash")
 FAST = Timing(debounce_ms=5, hold_ms=60, stuck_ms=300, repeat_ms=10)
 
 

@@ -13,7 +13,7 @@ from tessera.cext import PRESS, RELEASE
 from tessera.cext._ring_py import Ring
 from tessera.config import PIN_FACTORIES as CONFIG_PIN_FACTORIES
 from tessera.config import load_config
-from tessera.dispatch import Binding, Dispatcher, Timing, bindings_from_config
+from tessera.dispatch import Act, Binding, Dispatcher, Timing, bindings_from_config
 from tessera.drivers.errors import ConfigError, DeviceError
 from tessera.drivers.gpio import (
     PIN_FACTORIES,
@@ -82,10 +82,10 @@ def test_kiosk_pin_driven_low_reaches_the_handler_as_its_action(
 def test_bindings_from_the_bank_example(bank_config_path: Path) -> None:
     cfg = load_config(bank_config_path)
     by_pin = {b.pin: b for b in bindings_from_config(cfg)}
-    assert by_pin[17] == Binding(17, "issue", "cash")
-    assert by_pin[24] == Binding(24, "issue", "cash", "priority")
-    assert by_pin[5] == Binding(5, "next", "c1", hold_action="pause")
-    assert by_pin[25] == Binding(25, "no_show", "c2")
+    assert by_pin[17] == Binding(17, Act.ISSUE, "cash")
+    assert by_pin[24] == Binding(24, Act.ISSUE, "cash", "priority")
+    assert by_pin[5] == Binding(5, Act.NEXT, "c1", hold_action=Act.PAUSE)
+    assert by_pin[25] == Binding(25, Act.NO_SHOW, "c2")
     assert [by_pin[p].arg for p in (20, 21, 16)] == [1, 2, 3]
     assert len(by_pin) == 5 + 8 + 7  # kiosk, c1 (5 keys + 3 ratings), c2 (4 + 3)
     assert bindings_from_config(cfg, device="elsewhere") == []

@@ -17,7 +17,8 @@ def test_concurrent_blink_and_off_never_raise(mock_pins: Any) -> None:
     lamp = GpioLamp(21, pin_factory=mock_pins)
     errors: list[BaseException] = []
     hook = threading.excepthook
-    threading.excepthook = lambda args: errors.append(args.exc_value)  # type: ignore[assignment]
+    threading.excepthook = lambda args: errors.append(  # type: ignore[assignment]
+        args.exc_value or RuntimeError("no exception"))
     try:
         for _ in range(300):
             offs = [threading.Thread(target=lamp.off) for _ in range(3)]

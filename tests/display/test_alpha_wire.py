@@ -110,7 +110,7 @@ def string(label: bytes, text: bytes) -> bytes:
 
 def test_hall_board_first_write_then_strings_only(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr(alpha.time, "sleep", pauses.append)
+    monkeypatch.setattr("tessera.drivers.alpha.time.sleep", pauses.append)
     cap = Capture()
     board = AlphaBoard(transport=cap, hall_lines=2)
     memory, layout = hall_layout_by_hand()
@@ -138,7 +138,7 @@ def test_flash_wraps_only_the_red_string_in_the_layout() -> None:
 
 def test_counter_board_sends_e_dollar_alone_then_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr(alpha.time, "sleep", pauses.append)
+    monkeypatch.setattr("tessera.drivers.alpha.time.sleep", pauses.append)
     cap = Capture()
     board = AlphaBoard(transport=cap, char_s=11 / 19200)  # 8E1 at 19200: 11 bits a char
     board.show_field("12", "A023")

@@ -21,8 +21,9 @@ def _rolls(engine: Engine) -> list[str]:
     return [e["data"]["business_day"] for e in engine.events_since(0) if e["type"] == "day.rolled"]
 
 
-def _utc(*a: int) -> datetime:
-    return datetime(*a, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
+         second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_day_rolls_at_the_configured_local_time(open_engine: Opener) -> None:

@@ -32,7 +32,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.clock = VirtualClock(START)
         self.engine = Engine.open(CFG, self.clock, self.dir / "e.db", trust=always_trusted)
         self.tickets: dict[str, dict[str, Any]] = {}
-        self.counters = {c: {"state": "open", "current": None, "streak": 0} for c in COUNTERS}
+        self.counters: dict[str, dict[str, Any]] = {
+            c: {"state": "open", "current": None, "streak": 0} for c in COUNTERS}
         for c in COUNTERS:
             self.engine.open_counter(c)
         self.order = 0

@@ -285,7 +285,7 @@ def test_every_message_is_acked_after_its_handlers_even_when_one_fails() -> None
         raise RuntimeError("bug")
 
     up.add_handler("a/#", boom)
-    port.ack = lambda m: order.append(f"ack {m.mid}")  # type: ignore[method-assign]
+    port.ack = lambda msg: order.append(f"ack {msg.mid}")  # type: ignore[method-assign]
     up._dispatch(Message("a/b", b"", qos=1, mid=9))
     assert order == ["handler", "ack 9"]
 

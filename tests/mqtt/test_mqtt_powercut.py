@@ -89,7 +89,7 @@ class Consumer:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user,
                         protocol=MQTTProtocolVersion.MQTTv5)
         c.username_pw_set(user, pw)
-        c.reconnect_delay_set(0.05, 0.2)
+        c.reconnect_delay_set(0.05, 0.2)  # type: ignore[arg-type]  # paho types ints; it sleeps floats
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.on_subscribe = lambda *a: self.subscribed.set()

@@ -208,7 +208,7 @@ DEVICES = ("engine", "kiosk-pi-k", "counter-pi-1", "counter-pi-2", "display-main
 
 
 def _connected(login: Any, device: str, **kw: Any) -> PahoClient:
-    c = login(device, **kw)
+    c: PahoClient = login(device, **kw)
     assert isinstance(_first(c, (Connected, ConnectFailed)), Connected), device
     return c
 
@@ -272,7 +272,7 @@ def test_a_device_cannot_take_over_the_engines_connection(secured: Any, stolen_i
     time.sleep(0.5)
     kiosk = _connected(login, "kiosk-pi-k")
     kiosk.publish(f"{ROOT}/kiosk-pi-k/evt/ticket.issued", b"{}", qos=1)
-    seen = []
+    seen: list[object] = []
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and not seen:
         try:

@@ -4,6 +4,7 @@ Epson ESC/POS reference, never produced by the encoder itself."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -125,7 +126,7 @@ def test_mixed_lines_are_split_by_script_for_latin_printers() -> None:
 
 def test_byte_budgets_for_the_example_tickets(bank_cfg, clinic_cfg, sample_ticket,  # type: ignore[no-untyped-def]
                                               printer_cfg) -> None:
-    def size_of(cfg, profile, mode="auto", ticket=sample_ticket):  # type: ignore[no-untyped-def]
+    def size_of(cfg: Any, profile: str, mode: str = "auto", ticket: Any = sample_ticket) -> int:
         c = printer_cfg(cfg, profile=profile)
         return len(encoder(profile, mode).encode(TicketTemplate(c).doc(ticket)))
 

@@ -5,6 +5,7 @@ profile's speed and the decoded ticket length), never with the wall clock."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,8 @@ from tessera.drivers.printer_profiles import get_profile
 from tessera.printing.issuer import issuer_from_config
 
 
-def issue_over(bank_cfg, printer_cfg, engine, emulator_factory, profile, baud):  # type: ignore[no-untyped-def]
+def issue_over(bank_cfg: Any, printer_cfg: Any, engine: Any, emulator_factory: Any, profile: str,
+               baud: int) -> tuple[Any, Any, float]:
     emu = emulator_factory(baudrate=baud, width_dots=get_profile(profile).width_dots)
     cfg = printer_cfg(bank_cfg, url=emu.path, profile=profile, baudrate=baud)
     printer = EscposPrinter(emu.path, get_profile(profile), baudrate=baud,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -19,7 +20,8 @@ FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 QR_URL = "https://q.acme-bank.example/t/"
 
 
-def print_ticket(cfg, profile_name, emu, ticket, mode="auto"):  # type: ignore[no-untyped-def]
+def print_ticket(cfg: Any, profile_name: str, emu: Any, ticket: Any,
+                 mode: str = "auto") -> tuple[bytes, Any]:
     profile = get_profile(profile_name)
     printer = EscposPrinter(emu.path, profile, baudrate=115200)
     try:

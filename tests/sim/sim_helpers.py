@@ -45,7 +45,7 @@ class Procs:
                 break
             time.sleep(0.05)
         log = next(lg for p, lg in self.procs if p is proc)
-        pytest.fail(f"{proc.args} not ready (rc={proc.poll()}):\n"
+        pytest.fail(f"{proc.args!r} not ready (rc={proc.poll()}):\n"
                     + log.read_text(encoding="utf-8")[-3000:])
 
     def stop(self, proc: subprocess.Popen[str]) -> int:

@@ -40,7 +40,7 @@ def test_sim_bus_edges_carry_the_simulators_drive_time(ring_cls: type[Ring],
             assert bus.wait_listening("main", 27, 5)
             sent = [bus.drive("main", 27, level) for level in (0, None, 0, None)]
             records: list[tuple[int, int, int, int]] = []
-            assert until(lambda: records.extend(ring.pop_many(64)) or len(records) >= 4, 5)
+            assert until(lambda: records.extend(ring.pop_many(64)) or len(records) >= 4, 5)  # type: ignore[func-returns-value]
     finally:
         factory.close()
     assert records == [(round(t * 1e9), 27, kind, int(kind == PRESS))

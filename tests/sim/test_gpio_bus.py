@@ -92,7 +92,7 @@ def test_presses_with_bounce_reach_the_ring_through_the_button_driver(
         for _ in range(5):
             bus.press("main", 27, duration_s=0.01, bounce=3)
         records: list[tuple[int, int, int, int]] = []
-        until(lambda: records.extend(ring.pop_many(256)) or len(records) >= 70, 5)
+        until(lambda: records.extend(ring.pop_many(256)) or len(records) >= 70, 5)  # type: ignore[func-returns-value]
     kinds = [(pin, kind) for _, pin, kind, _ in records]
     # 5 presses x (3 bounces x 2 edges + the settling edge) at each end, nothing lost
     assert kinds == [(27, PRESS), (27, RELEASE)] * 35
