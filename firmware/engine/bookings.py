@@ -31,21 +31,13 @@ from tessera.engine import errors as E
 from tessera.engine.appointments import Booking, check_lines, load_bookings
 from tessera.engine.core import Envelope, utc_datetime
 from tessera.engine.issuing import IssuingCommands
+from tessera.engine.models import BookingLoad
 from tessera.engine.rows import TicketRow
 from tessera.outbox import rfc3339
 
 log = logging.getLogger(__name__)
 
 MAX_ERRORS_SHOWN = 20  # lines named in one refusal (the rest are counted)
-
-
-@dataclass(frozen=True)
-class BookingLoad:
-    """What a load did: codes booked, moved to another slot/service, already so."""
-
-    added: int
-    moved: int
-    unchanged: int
 
 
 class BookingCommands(IssuingCommands):
