@@ -86,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
                      "the branch broker (or name the file in engine.appointments_file and "
                      "restart the engine)")
     batches = split_batches(str(args.file)[-200:], bookings, cfg.mqtt.command_max_bytes)
-    with _client(cfg, device, args.timeout) as send:
-        return load(send, str(args.file), batches, dry_run=args.dry_run)
+    try:
+        with _client(cfg, device, args.timeout) as send:
+            return load(send, str(args.file), batches, dry_run=args.dry_run)
+    except ConfigError as e:  # the device's login (mqtt.credentials_dir), the URL
+        return _fail(str(e))
 
 
 def split_batches(source: str, bookings: list[Booking], max_bytes: int

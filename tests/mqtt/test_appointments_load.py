@@ -192,3 +192,45 @@ def test_bad_lines_are_refused_by_the_engine_with_file_and_line(running: Running
     assert (r["status"], r["code"]) == ("rejected", "bad-bookings"), r
     assert r["detail"].startswith("day.csv:9: field 'service': unknown service 'vault'"), r
     assert dump(running.db) == before  # K1 (line 4) was not booked either
+
+
+@pytest.mark.parametrize(("extra", "argv", "says"), [
+    ("", [], "no supervisor device in the config"),
+    (EXTRA, ["--device", "counter-pi-1"], "'counter-pi-1' is not a supervisor device"),
+    ('devices = { "a" = ["supervisor"], "b" = ["supervisor"] }\n', [],
+     "several supervisor devices (supervisor-a, supervisor-b): choose one with --device"),
+    (EXTRA, ["--timeout", "0"], "--timeout 0: give 1 to 600 seconds"),
+])
+def test_the_cli_refuses_what_it_cannot_send_as(
+        broker_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str,
+        argv: list[str], says: str) -> None:
+    path, _ = shipped_branch(broker_base, extra)
+    f = _file(tmp_path, 2)
+    assert main(["appointments", "load", str(f), "--config", str(path), *argv]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_the_cli_needs_a_broker_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "b.toml"
+    cfg.write_text('[branch]\ntenant = "t"\nbranch = "b"\n[[services]]\nid = "cash"\n'
+                   'prefix = "A"\nnames = { en = "Cash" }\n[mqtt]\n'
+                   'devices = { office = ["supervisor"] }\n')
+    f = tmp_path / "k.csv"
+    f.write_text("K1,cash,2026-03-02T09:00\n")
+    assert main(["appointments", "load", str(f), "--config", str(cfg)]) == 2
+    assert "mqtt.url is empty" in capsys.readouterr().err
+
+
+def test_no_engine_answering_is_exit_1_and_says_so(
+        broker_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tessera.mqtt.broker import write_broker_files
+
+    path, cfg = shipped_branch(broker_base, EXTRA)
+    f = _file(tmp_path, 2)
+    argv = ["appointments", "load", str(f), "--config", str(path), "--timeout", "1"]
+    assert main(argv) == 2  # no login for the device yet
+    assert "supervisor-office.toml: not a readable credentials file" in capsys.readouterr().err
+    write_broker_files(cfg, broker_base / "broker")  # the logins; no broker runs
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "engine: timeout" in err and "nothing was loaded" in err
