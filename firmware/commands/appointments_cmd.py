@@ -120,7 +120,8 @@ def load(send: Send, source: str, batches: list[dict[str, Any]], *, dry_run: boo
         return 1
     if dry_run:
         print(f"{source}: would add {_sum(checked, 'added')}, move {_sum(checked, 'moved')}, "
-              f"leave {_sum(checked, 'unchanged')} unchanged ({len(batches)} batches)")
+              f"leave {_sum(checked, 'unchanged')} unchanged{_past(checked)} "
+              f"({len(batches)} batches)")
         return 0
     done: list[dict[str, Any]] = []
     for b in batches:
@@ -132,7 +133,7 @@ def load(send: Send, source: str, batches: list[dict[str, Any]], *, dry_run: boo
             return 1
         done.append(answer)
     print(f"{source}: {_sum(done, 'added')} added, {_sum(done, 'moved')} moved, "
-          f"{_sum(done, 'unchanged')} unchanged ({len(batches)} batches)")
+          f"{_sum(done, 'unchanged')} unchanged{_past(done)} ({len(batches)} batches)")
     return 0
 
 
@@ -146,6 +147,11 @@ def _refused(answers: list[dict[str, Any]]) -> bool:
         else:
             print(f"engine: {a.get('code')}: {detail}", file=sys.stderr)
     return bool(bad)
+
+
+def _past(answers: list[dict[str, Any]]) -> str:
+    n = _sum(answers, "past")
+    return f", {n} not booked (their check-in window had ended)" if n else ""
 
 
 def _sum(answers: list[dict[str, Any]], key: str) -> int:

@@ -3,9 +3,10 @@
 * ``load_appointments(path)`` / ``load_booking_lines(source, lines)`` /
   ``book(code, service, slot)``: every line checked first
   (:func:`tessera.engine.appointments.check_lines`), then, in one transaction,
-  idempotent by code: a new code is booked, a code already booked (not yet
-  checked in) with the same service and slot is left alone, one with another
-  slot or service is **moved** to it; a code that has checked in, was a no-show
+  idempotent by code: a new code is booked (unless its window has already
+  ended: ``past``, not booked, never counted as missed), a code already booked
+  (not yet checked in) with the same service and slot is left alone, one with
+  another slot or service is **moved** to it; a code that has checked in, was a no-show
   or was missed cannot change (``bad-bookings`` naming the line). Any bad line
   refuses the whole batch: nothing of it is applied.
 * A booking never checked in by the end of its window (``slot +
@@ -15,7 +16,7 @@
   so a report of the day counts it as an appointment no-show.
 
     engine.load_booking_lines("b.csv", [(2, "K1", "doctor", "2026-03-02T09:30")])
-    # -> BookingLoad(added=1, moved=0, unchanged=0)
+    # -> BookingLoad(added=1, moved=0, unchanged=0, past=0)
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class BookingCommands(IssuingCommands):
     def _insert_bookings(self, bookings: list[Booking]) -> int:
         """``engine.appointments_file`` at open: the same rules, but a booking that can no
         longer change is left as it is (the engine must open), with a notice."""
-        got = self._plan(bookings, "engine.appointments_file")
+        got = self._plan(bookings, self.clock.now().timestamp())
         for b in got.conflicts:
             log.warning("engine.appointments_file:%d: booking %s has %s; its new slot or "
                         "service is ignored", b.line, b.code, got.states[b.code])
@@ -90,28 +91,33 @@ class BookingCommands(IssuingCommands):
     def _apply(self, bookings: list[Booking], source: str, *, dry_run: bool,
                strict: bool) -> BookingLoad:
         def run(now: float) -> BookingLoad:
-            plan = self._plan(bookings, source)
+            plan = self._plan(bookings, now)
             if plan.conflicts and strict:
                 raise _bad([f"{source}:{b.line}: field 'slot': booking {b.code} has "
                             f"{plan.states[b.code].replace('_', '-')}; its slot and service "
                             "can no longer change (book a new code)" for b in plan.conflicts])
-            result = BookingLoad(len(plan.new), len(plan.moves), plan.unchanged)
+            result = BookingLoad(len(plan.new), len(plan.moves), plan.unchanged,
+                                 len(plan.past))
             if dry_run:
                 return result
             self._write(plan)
             if plan.new or plan.moves:
                 self._emit("appointments.loaded", {
                     "source": source[-200:], "added": result.added, "moved": result.moved,
-                    "unchanged": result.unchanged})
+                    "unchanged": result.unchanged, "past": result.past})
             return result
         return self._run(run, roll=False)
 
-    def _plan(self, bookings: list[Booking], source: str) -> _Plan:
+    def _plan(self, bookings: list[Booking], now: float) -> _Plan:
         plan = _Plan()
+        late = self.cfg.engine.appointment_late_s
         for b in bookings:
             row = self.conn.execute("SELECT service, slot, state FROM bookings WHERE code = ?",
                                     (b.code,)).fetchone()
-            if row is None:
+            if row is None and b.slot.timestamp() + late <= now:
+                # loaded after its window ended: nobody could check in, nobody missed it
+                plan.past.append(b)
+            elif row is None:
                 plan.new.append(b)
             elif row[0] == b.service and row[1] == b.slot.timestamp():
                 plan.unchanged += 1
@@ -175,6 +181,7 @@ class _Plan:
     new: list[Booking] = field(default_factory=list)
     moves: list[Booking] = field(default_factory=list)
     conflicts: list[Booking] = field(default_factory=list)
+    past: list[Booking] = field(default_factory=list)  # new codes whose window has ended
     states: dict[str, str] = field(default_factory=dict)  # conflicting code -> its state
     unchanged: int = 0
 

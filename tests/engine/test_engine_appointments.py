@@ -219,7 +219,7 @@ def test_reloading_the_same_file_changes_nothing(open_engine: Opener, tmp_path: 
     assert engine.load_appointments(f) == 0
     assert (engine.outbox.last_seq(), bookings(engine)) == before  # not even an event
     assert events(engine, "appointments.loaded") == [
-        {"source": str(f), "added": 2, "moved": 0, "unchanged": 0}]
+        {"source": str(f), "added": 2, "moved": 0, "unchanged": 0, "past": 0}]
 
 
 def test_a_changed_slot_moves_a_booked_code_and_is_refused_once_checked_in(
@@ -298,3 +298,17 @@ def test_the_appointments_file_at_open_keeps_a_checked_in_booking(open_engine: O
         assert b["K2"][1] == (START + timedelta(hours=2.5)).timestamp()
     finally:
         engine.close()
+
+
+def test_a_new_booking_whose_window_has_ended_is_not_booked_nor_missed(
+        open_engine: Opener) -> None:
+    clock = VirtualClock(START + timedelta(hours=2))  # 11:00: the morning file comes late
+    engine = open_engine(make_config(), clock)
+    got = engine.load_booking_lines("late.csv", [(1, "K1", "cash", "2026-03-02T09:30"),
+                                                 (2, "K2", "cash", "2026-03-02T10:51"),
+                                                 (3, "K3", "cash", "2026-03-02T11:30")])
+    assert (got.added, got.moved, got.unchanged, got.past) == (2, 0, 0, 1)
+    assert set(bookings(engine)) == {"K2", "K3"}  # 10:51 + 600 s is still open
+    assert not [e for e in engine.tick() if e["type"] == "appointment.missed"]
+    assert engine.load_booking_lines("late.csv", [(1, "K1", "cash", "2026-03-02T09:30")]) \
+        == type(got)(0, 0, 0, 1)  # the same answer again: still nothing to book
