@@ -116,6 +116,8 @@ class Service(_Section, frozen=True):
     sla_wait_s: PositiveSeconds = 900.0
     sla_target: Annotated[float, Meta(gt=0, le=1)] = 0.9
     number_width: Annotated[int, Meta(ge=1, le=6)] = 3
+    # the service a ticket moves to on DONE, keeping its number (tessera.engine.routes)
+    then: str | None = None
 
     def name(self, lang: str) -> str:
         return self.names.get(lang) or next(iter(self.names.values()), self.id)
@@ -384,6 +386,7 @@ EXTRA_CHECKERS: dict[str, tuple[str, ...]] = {
     "tessera.mqtt.broker": ("engine", "kiosk", "counter", "display"),
     "tessera.display.checks": ("display",),
     "tessera.engine.appointments": ("engine",),
+    "tessera.engine.routes": ("engine",),
 }
 
 

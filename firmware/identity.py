@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from tessera.config import BranchConfig
 
-ROLES = ("engine", "kiosk", "counter", "display", "monitor")
+ROLES = ("engine", "kiosk", "counter", "display", "monitor", "supervisor")
 # what one `tessera run ROLE` process can be ("all": every role but the monitor)
 RUN_ROLES = ("all", "kiosk", "counter", "display", "engine")
 

@@ -99,11 +99,37 @@ def day_minutes(cfg: BranchConfig, day: date) -> float:
 
 
 def default_customers(cfg: BranchConfig, minutes: float) -> int:
-    """About 80% of what the counters can serve in ``minutes`` (a busy, stable day)."""
+    """About 80% of what the counters can serve in ``minutes`` (a busy, stable day).
+
+    With visit routes (``services[].then``) every customer of a kiosk service also
+    needs each service of its route: the day is then 80% of what the busiest service
+    on the routes can take (the clinic: as many patients as its doctors can see).
+    """
     per_hour = 0.0
+    by_service: dict[str, float] = {}
     for c in cfg.counters:
         total = sum(cs.weight for cs in c.services)
         mean = sum(cfg.service(cs.service).default_service_s * cs.weight
                    for cs in c.services) / total
-        per_hour += 3600.0 / (mean + 60.0)  # + walk-up and call gaps
-    return max(1, int(0.8 * per_hour * minutes / 60.0))
+        rate = 3600.0 / (mean + 60.0)  # + walk-up and call gaps
+        per_hour += rate
+        for cs in c.services:
+            by_service[cs.service] = by_service.get(cs.service, 0.0) + rate * cs.weight / total
+    return max(1, int(0.8 * min(per_hour, _route_limit(cfg, by_service)) * minutes / 60.0))
+
+
+def _route_limit(cfg: BranchConfig, capacity: dict[str, float]) -> float:
+    """Customers per hour the kiosk's services can take when each customer also visits
+    the services of its route (split among kiosk services by their capacity)."""
+    from tessera.engine.routes import route_of
+
+    entry = sorted({b.service for b in cfg.kiosk.buttons})
+    if not any(route_of(cfg, s) for s in entry):
+        return float("inf")
+    total = sum(capacity.get(s, 0.0) for s in entry) or 1.0
+    load: dict[str, float] = {}
+    for s in entry:
+        for x in (s, *route_of(cfg, s)):
+            load[x] = load.get(x, 0.0) + capacity.get(s, 0.0) / total
+    return min((capacity.get(x, 0.0) / share for x, share in load.items() if share > 0),
+               default=float("inf"))

@@ -69,6 +69,8 @@ def summarize(db_path: Path, *, extra: dict[str, Any] | None = None) -> dict[str
         "called": by_type["ticket.called"],
         "served": by_type["ticket.done"],
         "no_show": by_type["ticket.no_show"],
+        # bookings never checked in by the end of their window (issue 15)
+        "appointments_missed": by_type["appointment.missed"],
         "void": by_type["ticket.void"],
         "transferred": by_type["ticket.transferred"],
         "recalled": by_type["ticket.recalled"],

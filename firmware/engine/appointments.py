@@ -3,7 +3,8 @@
 ``slot`` is an ISO 8601 time; without an offset it is local branch time.
 A header line ``code,service,slot`` is optional; blank lines and lines
 starting with ``#`` are skipped. Every bad line is reported, with its line
-number and field.
+number and field. The same line check (:func:`check_lines`) validates the
+lines a ``load-appointments`` command carries, with the file's line numbers.
 
     load_bookings(Path("bookings.csv"), cfg)
     # -> [Booking(code='K7Q2', service='doctor', slot=datetime(...))]
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class Booking:
     code: str
     service: str
     slot: datetime
+    line: int = field(default=0, compare=False)  # where it was read (0: not from a file)
 
 
 def parse_slot(text: str, cfg: BranchConfig) -> datetime:
@@ -57,21 +59,40 @@ def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
         raise ConfigError([f"{path}: cannot read appointments file ({e.strerror})"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text; save it as CSV (UTF-8)"]) from None
-    services = {s.id for s in cfg.services}
     errors: list[str] = []
-    out: list[Booking] = []
-    seen: dict[str, int] = {}
-    for lineno, row in _rows(path, text, errors):
+    rows = list(_rows(path, text, errors))
+    out, more = check_lines(str(path), _booking_rows(rows), cfg)
+    errors += more
+    if errors:
+        raise ConfigError(sorted(errors, key=_line_of))
+    return out
+
+
+def _booking_rows(rows: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    """The rows that are bookings: no blank, comment or (first-line) header rows."""
+    for lineno, row in rows:
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         cells = [c.strip() for c in row]
         if lineno == 1 and [c.lower() for c in cells] == ["code", "service", "slot"]:
             continue
-        where = f"{path}:{lineno}"
+        yield lineno, cells
+
+
+def check_lines(source: str, rows: Iterable[tuple[int, list[str]]],
+                cfg: BranchConfig) -> tuple[list[Booking], list[str]]:
+    """The bookings of ``(line number, cells)`` rows and every error, each as
+    ``source:line: field 'x': what to fix``; a code twice is an error on its second line."""
+    services = {s.id for s in cfg.services}
+    errors: list[str] = []
+    out: list[Booking] = []
+    seen: dict[str, int] = {}
+    for lineno, cells in rows:
+        where = f"{source}:{lineno}"
         if len(cells) != 3:
             errors.append(f"{where}: expected 3 fields (code,service,slot), found {len(cells)}")
             continue
-        code, service, slot_text = cells
+        code, service, slot_text = (c.strip() for c in cells)
         bad = False
         if not CODE_RE.match(code):
             errors.append(f"{where}: field 'code': {show(code)} must be 1-32 letters, digits "
@@ -94,10 +115,14 @@ def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
             bad = True
         if not bad:
             seen[code] = lineno
-            out.append(Booking(code, service, slot))
-    if errors:
-        raise ConfigError(errors)
-    return out
+            out.append(Booking(code, service, slot, lineno))
+    return out, errors
+
+
+def _line_of(message: str) -> int:
+    """The line number a ``file:line: ...`` message names (messages keep file order)."""
+    m = re.search(r":(\d+): ", message)
+    return int(m[1]) if m else 0
 
 
 def _rows(path: Path, text: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:

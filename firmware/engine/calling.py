@@ -206,8 +206,12 @@ class CounterCommands(EngineCore):
                 qorder = self._next_qorder()
                 queued_at = now
             self._end_visit(r, "transferred", staff=c.staff, reason=svc.id)
+            # a transfer to a later step of the ticket's route skips the steps before it
+            route = json.loads(r.route) if r.route else []
+            rest = route[route.index(svc.id) + 1:] if svc.id in route else route
             row = self._set_state(r, "waiting", service=svc.id, qorder=qorder,
-                                  queued_at=queued_at, serving_at=None)
+                                  queued_at=queued_at, serving_at=None,
+                                  route=json.dumps(rest) if rest else "")
             self.conn.execute("UPDATE counters SET current = NULL WHERE id = ?", (counter,))
             self._emit("ticket.transferred", {
                 "ticket_id": r.id, "number": r.number, "from_service": r.service,

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tessera.engine.bookings import BookingCommands
 from tessera.engine.calling import CounterCommands
 from tessera.engine.core import CommitHook, Envelope
-from tessera.engine.issuing import IssuingCommands
 
 __all__ = ["CommitHook", "Engine", "Envelope"]
 
 
-class Engine(IssuingCommands, CounterCommands):
+class Engine(BookingCommands, CounterCommands):
     """Services, numbering, calling, transfers, appointments, feedback, estimates.
 
         engine = Engine.open(cfg, SystemClock())

@@ -114,3 +114,13 @@ ALL_ERRORS: tuple[type[DomainError], ...] = (
     CounterPaused, CounterBusy, NoCurrentTicket, BadState, UnknownTicket, ClockUntrusted,
     NumbersExhausted, UnknownBooking, BookingWindow, BadScore, UnknownPriority,
 )
+
+
+class BadBookings(DomainError, ValueError):
+    """Bookings refused line by line (``errors``: each ``file:line: …``); none applied."""
+
+    code = "bad-bookings"
+    errors: tuple[str, ...] = ()
+
+
+ALL_ERRORS += (BadBookings,)

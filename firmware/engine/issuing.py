@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from pathlib import Path
 
 from tessera.config import Service
 from tessera.engine import errors as E
-from tessera.engine.appointments import Booking, load_bookings
 from tessera.engine.core import EngineCore, Envelope, _ref, utc_datetime
 from tessera.engine.day import next_opening, open_span
 from tessera.engine.models import Ticket
+from tessera.engine.routes import route_of
 from tessera.engine.rows import TICKET_COLS, TicketRow
 from tessera.outbox import uuid7
 
@@ -22,7 +20,7 @@ _NEXT_SEQ = ("SELECT MAX(last_seq, COALESCE((SELECT MAX(seq) FROM tickets WHERE 
 
 
 class IssuingCommands(EngineCore):
-    """issue / confirm_printed / void / tick / book / load_appointments / check_in.
+    """issue / confirm_printed / void / tick / check_in (bookings: ``bookings.py``).
 
         engine.confirm_printed(engine.issue("cash").id).state
         # -> 'waiting'
@@ -31,14 +29,15 @@ class IssuingCommands(EngineCore):
     # ------------------------------------------------------------------ issuing
 
     def issue(self, service: str, *, priority: str | None = None,
-              route: Iterable[str] = ()) -> Ticket:
+              route: Iterable[str] | None = None) -> Ticket:
         """Reserve the next number of ``service``; the ticket is ``issued`` until printed.
 
         ``route`` lists follow-on services: on DONE the ticket joins the next one,
-        keeping its number.
+        keeping its number; by default the route the config's ``services[].then``
+        gives (``tessera.engine.routes``).
         """
         svc = self._service(service)
-        steps = tuple(route)
+        steps = route_of(self.cfg, svc.id) if route is None else tuple(route)
         for s in steps:
             self._service(s)
         if priority is not None and priority not in self._rank:
@@ -156,23 +155,6 @@ class IssuingCommands(EngineCore):
 
     # ------------------------------------------------------------------ appointments
 
-    def book(self, code: str, service: str, slot: datetime) -> None:
-        """Add one booking (the same as a line of the appointments file)."""
-        self._service(service)
-        if slot.tzinfo is None:
-            slot = slot.replace(tzinfo=self._tz)
-
-        def run(now: float) -> None:
-            if self.conn.execute("SELECT 1 FROM bookings WHERE code = ?", (code,)).fetchone():
-                raise E.BadState(f"Booking code {code!r} already exists.")
-            self._insert_bookings([Booking(code, service, slot.astimezone(UTC))])
-        self._run(run, roll=False)
-
-    def load_appointments(self, path: Path) -> int:
-        """Load a bookings CSV (ConfigError names each bad line and field); returns new ones."""
-        bookings = load_bookings(path, self.cfg)
-        return self._run(lambda now: self._insert_bookings(bookings), roll=False)
-
     def check_in(self, code: str) -> Ticket:
         """Kiosk check-in by booking code: an ``issued`` ticket called at its slot."""
         def run(now: float) -> Ticket:
@@ -182,7 +164,7 @@ class IssuingCommands(EngineCore):
                 raise E.UnknownBooking(f"No appointment with code {code!r}; please check the "
                                        "code or ask at reception.")
             service, slot, state, tid = row
-            if state != "booked":
+            if state != "booked" and state != "missed":
                 number = self._ticket_row(tid)[1] if tid else "?"
                 raise E.BadState(f"Appointment {code} has already checked in (ticket {number}).")
             local = utc_datetime(slot).astimezone(self._tz)
@@ -191,11 +173,11 @@ class IssuingCommands(EngineCore):
                 opens = utc_datetime(slot - early).astimezone(self._tz)
                 raise E.BookingWindow(f"Too early: your appointment is at {local:%H:%M} on "
                                       f"{local:%d %b}; check in from {opens:%H:%M}.")
-            if now > slot + late:
+            if now > slot + late or state == "missed":  # missed: its window ended
                 raise E.BookingWindow(f"Too late: your appointment was at {local:%H:%M}; "
                                       "please ask at reception.")
-            t = self._issue(now, self._service(service), None, self.rules.appointment_rank, (),
-                            code.strip(), slot)
+            t = self._issue(now, self._service(service), None, self.rules.appointment_rank,
+                            route_of(self.cfg, service), code.strip(), slot)
             self.conn.execute("UPDATE bookings SET state = 'checked_in', ticket_id = ? "
                               "WHERE code = ?", (t.id, code.strip()))
             return t

@@ -61,3 +61,19 @@ class Rating:
     service: str | None
     score: int
     status: str
+
+
+@dataclass(frozen=True)
+class BookingLoad:
+    """What a load of bookings did: codes booked, moved to another slot or service,
+    already as the file says, and new codes not booked because their check-in window
+    had already ended (``engine.load_booking_lines``).
+
+        engine.load_booking_lines("b.csv", [(2, "K1", "doctor", "2026-03-02T09:30")])
+        # -> BookingLoad(added=1, moved=0, unchanged=0, past=0)
+    """
+
+    added: int
+    moved: int
+    unchanged: int
+    past: int = 0

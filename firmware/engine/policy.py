@@ -1,13 +1,17 @@
 """Calling policy: which waiting ticket a counter's NEXT takes.
 
 1. Priority classes first, in ``engine.priority_order`` (rank 0 is highest),
-   then appointments whose slot has come, then everyone else.
-2. Anti-starvation: after ``starvation_after`` consecutive priority-class
-   calls at this counter, the longest-waiting normal ticket goes next if it
-   has waited more than ``starvation_wait_s``.
+   then everyone else. A checked-in appointment whose slot has come ranks
+   with the highest class: a walk-in of any priority class never passes a
+   due appointment (in one service, rank-0 walk-ins such as an emergency go
+   first, then due appointments by slot).
+2. Anti-starvation: after ``starvation_after`` consecutive calls of priority
+   classes or due appointments at this counter, the longest-waiting normal
+   ticket goes next if it has waited more than ``starvation_wait_s``.
 3. Within the top class: each service's head of line (FIFO by queue order;
    appointments by slot) competes on ``wait × weight`` of the counter's
-   service weights; ties go to the earlier queue order.
+   service weights, an appointment's wait counted from its slot (from
+   check-in if later); ties go to the earlier queue order.
 4. Appointments not yet due are called early only when nobody else is
    eligible (the counter would otherwise be idle).
 
@@ -51,6 +55,17 @@ def _order_key(c: Candidate) -> tuple[float, int]:
     return (c.slot if c.slot is not None else 0.0, c.qorder)
 
 
+def _since(c: Candidate) -> float:
+    """Since when ``c`` has been waiting to be called: an appointment from its slot
+    (from its check-in when that came later)."""
+    return c.queued_at if c.slot is None else max(c.queued_at, c.slot)
+
+
+def _rank(c: Candidate, rules: Rules) -> int:
+    """``c``'s class for calling (``c`` is due): a due appointment is in the top class."""
+    return 0 if c.rank == rules.appointment_rank and c.slot is not None else c.rank
+
+
 def heads(cands: list[Candidate]) -> dict[str, Candidate]:
     """The head of line of each service among ``cands`` (same class assumed)."""
     out: dict[str, Candidate] = {}
@@ -74,13 +89,15 @@ def choose(cands: list[Candidate], *, now: float, weights: dict[str, float], str
         oldest = max(heads(normals).values(), key=lambda c: (now - c.queued_at, -c.qorder))
         if now - oldest.queued_at > rules.starvation_wait_s:
             return oldest
-    top = min(c.rank for c in due)
-    lines = heads([c for c in due if c.rank == top])
+    ranks = [_rank(c, rules) for c in due]
+    top = min(ranks)
+    lines = heads([c for c, r in zip(due, ranks, strict=True) if r == top])
     return max(lines.values(),
-               key=lambda c: (max(now - c.queued_at, 0.0) * weights.get(c.service, 1.0),
+               key=lambda c: (max(now - _since(c), 0.0) * weights.get(c.service, 1.0),
                               -c.qorder))
 
 
 def next_streak(streak: int, chosen: Candidate, rules: Rules) -> int:
-    """The counter's consecutive-priority-call count after calling ``chosen``."""
-    return streak + 1 if chosen.rank < rules.n_classes else 0
+    """The counter's count of consecutive calls ahead of normal tickets (priority
+    classes and appointments) after calling ``chosen``."""
+    return streak + 1 if chosen.rank <= rules.appointment_rank else 0

@@ -10,14 +10,16 @@ tell the two apart (docs/contracts.md).
 - ``KioskEngine``: that, plus check-in of an appointment;
 - ``CounterEngine``: what a counter panel does;
 - ``DisplayEngine``: the snapshot a display rebuilds its boards from;
+- ``AppointmentsEngine``: loading the day's bookings (a supervisor's PC);
 - ``EnginePort``: all of them (the all-in-one process and the command server).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
 
 
 class TicketEngine(Protocol):
@@ -55,5 +57,13 @@ class DisplayEngine(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
-class EnginePort(KioskEngine, CounterEngine, DisplayEngine, Protocol):
+class AppointmentsEngine(Protocol):
+    """Bookings loaded while the branch runs: ``(line, code, service, slot)`` lines of file
+    ``source``, all or nothing, idempotent by code (docs/engine.md)."""
+
+    def load_booking_lines(self, source: str, lines: Iterable[tuple[int, str, str, str]], *,
+                           dry_run: bool = False) -> BookingLoad: ...
+
+
+class EnginePort(KioskEngine, CounterEngine, DisplayEngine, AppointmentsEngine, Protocol):
     """Every command a role sends (see docs/contracts.md)."""

@@ -59,7 +59,21 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "SELECT COUNT(*) FILTER (WHERE appointment IS NULL), "
             "COUNT(*) FILTER (WHERE appointment IS NOT NULL) FROM tickets "
             "WHERE business_day = ? AND state = 'no_show'", (day,)).fetchone()
+        appt += missed_bookings(engine, day)
     finally:
         conn.execute("COMMIT")
     return {"business_day": day, "services": services, "counters": counters,
             "recent_calls": recent, "no_shows": {"walk_in": walk_in, "appointment": appt}}
+
+
+def missed_bookings(engine: Engine, day: str) -> int:
+    """Bookings of business day ``day`` never checked in (``missed``, see bookings.py)."""
+    from datetime import date, datetime, timedelta
+
+    start = datetime.combine(date.fromisoformat(day), engine._rollover, engine.cfg.tz)
+    end = datetime.combine(date.fromisoformat(day) + timedelta(days=1), engine._rollover,
+                           engine.cfg.tz)
+    (n,) = engine.conn.execute("SELECT COUNT(*) FROM bookings WHERE state = 'missed' AND "
+                               "slot >= ? AND slot < ?",
+                               (start.timestamp(), end.timestamp())).fetchone()
+    return int(n)

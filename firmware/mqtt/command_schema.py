@@ -87,6 +87,23 @@ class SnapshotArgs(_Strict):
     """``snapshot`` takes no arguments: it reads the engine's live state."""
 
 
+class BookingLine(_Strict):
+    """One line of a bookings file, with its line number in that file."""
+
+    line: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+    code: Annotated[str, msgspec.Meta(max_length=64)]
+    service: Annotated[str, msgspec.Meta(max_length=64)]
+    slot: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class LoadAppointmentsArgs(_Strict):
+    """A batch of a bookings file (``tessera appointments load``); see docs/mqtt.md."""
+
+    file: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    lines: Annotated[list[BookingLine], msgspec.Meta(min_length=1, max_length=500)]
+    dry_run: bool = False
+
+
 ARGS: dict[str, type[_Strict]] = {
     "issue-ticket": IssueArgs,
     "confirm-printed": TicketArgs,
@@ -105,6 +122,7 @@ ARGS: dict[str, type[_Strict]] = {
     "rate": RateArgs,
     # read-only: a display or counter on its own Pi rebuilds its boards from it
     "snapshot": SnapshotArgs,
+    "load-appointments": LoadAppointmentsArgs,  # issue 15: a supervisor device only
 }
 
 # Which commands each role may send (tessera.mqtt.command_auth checks it; the broker
@@ -116,6 +134,8 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "display": ("snapshot",),
     "engine": (),
     "monitor": ("snapshot",),  # read-only: a dashboard may ask for the live state
+    # a staff PC or console that loads the day's bookings (tessera appointments load)
+    "supervisor": ("load-appointments", "snapshot"),
 }
 
 _request_decoder = msgspec.json.Decoder(CommandRequest)

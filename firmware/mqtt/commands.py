@@ -90,6 +90,8 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "close-counter": lambda e, a: e.close_counter(a.counter),
     "rate": lambda e, a: e.rate(a.counter, a.score),
     "snapshot": lambda e, a: e.snapshot(),
+    "load-appointments": lambda e, a: e.load_booking_lines(
+        a.file, [(x.line, x.code, x.service, x.slot) for x in a.lines], dry_run=a.dry_run),
 }
 assert set(CALLS) == set(ARGS)
 READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless

@@ -22,6 +22,7 @@ from tessera.config import BranchConfig
 from tessera.config_decode import show, show_path
 from tessera.config_paths import file_problem, url_problem
 from tessera.drivers.printer_profiles import PROFILES, PrinterProfile
+from tessera.engine.routes import longest_route_text
 from tessera.errors import ConfigError
 from tessera.printing.encoder import needs_cjk
 from tessera.printing.layout import MARGIN, load_font
@@ -43,6 +44,7 @@ def longest_qr_payload(cfg: BranchConfig) -> str:
     values["service_name"] = max((n for s in cfg.services for n in s.names.values()),
                                  key=lambda n: len(n.encode()), default="")
     values["tenant"], values["branch"] = cfg.branch.tenant, cfg.branch.branch
+    values["route"] = longest_route_text(cfg)
     return cfg.ticket.qr.format(**values)
 
 

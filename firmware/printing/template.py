@@ -26,17 +26,19 @@ from typing import Protocol
 
 from tessera.config import BranchConfig
 from tessera.drivers.printer_profiles import get_profile
+from tessera.engine.routes import route_text
 from tessera.printing.layout import QR, Align, Block, Gap, Line, Logo, TicketDoc
 
 TEMPLATE_FIELDS = ("ticket_id", "number", "service", "service_name", "priority",
                    "appointment", "business_day", "tenant", "branch", "people_ahead",
-                   "est_wait_min")
+                   "est_wait_min", "route")
 NUMBER_FIELDS = ("people_ahead", "est_wait_min")  # ints; every other field is a str
 # a sample of each field, as the printer fills it in (est_wait_min can also be blank)
 SAMPLE_FIELDS: dict[str, object] = {
     "ticket_id": "0190a0b2-0000-7000-8000-000000000000", "number": "A001", "service": "cash",
     "service_name": "Cash", "priority": "", "appointment": "", "business_day": "2026-03-02",
-    "tenant": "acme", "branch": "b1", "people_ahead": 3, "est_wait_min": 12}
+    "tenant": "acme", "branch": "b1", "people_ahead": 3, "est_wait_min": 12,
+    "route": "Reception > Nurse > Doctor"}
 MAX_SPEC_NUMBER = 200  # widths and precisions: a typo like {number:99999999} is refused
 
 # Labels per language; a language missing here falls back to English.
@@ -149,6 +151,9 @@ class TicketTemplate:
             "tenant": self.cfg.branch.tenant, "branch": self.cfg.branch.branch,
             "people_ahead": int(ticket.people_ahead),
             "est_wait_min": Blank() if wait is None else round(wait / 60),
+            # the visit route (Reception > Nurse > Doctor), "" for a ticket without one
+            "route": route_text(self.cfg, ticket.service, getattr(ticket, "route", ()),
+                                self.languages[0]),
         }
 
     def static_blocks(self, service_id: str) -> tuple[Block, ...]:

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -31,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from tessera.engine.errors import ALL_ERRORS, DomainError
-from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
 from tessera.errors import DeviceError
 
 T = TypeVar("T")
@@ -211,6 +212,14 @@ class RemoteEngine:
 
     def rate(self, counter: str, score: int) -> Rating:
         return self._call(Rating, "rate", counter=counter, score=score)
+
+    def load_booking_lines(self, source: str, lines: Iterable[tuple[int, str, str, str]], *,
+                           dry_run: bool = False) -> BookingLoad:
+        """One batch of ``load-appointments``: it must fit ``mqtt.command_max_bytes``
+        (``tessera.commands.appointments_cmd`` splits a file)."""
+        return self._call(BookingLoad, "load-appointments", file=source, dry_run=dry_run,
+                          lines=[{"line": n, "code": c, "service": s, "slot": t}
+                                 for n, c, s, t in lines])
 
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:

@@ -433,6 +433,11 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "services[].sla_target": R("sim", 0.8,
                                lambda b: _report(b)["services"]["cash"]["sla_target_pct"], 80.0),
     "services[].number_width": R("sim", 4, lambda b: len(_issue(b, "cash").number) - 1),
+    # the route a ticket of the service is issued with (and prints, template field route)
+    "services[].then": R("sim", "loans", lambda b: (_issue(b, "cash").route,
+                                                    _issuer(b).template.fields(
+                                                        _issue(b, "cash"))["route"]),
+                         (("loans",), "Cash desk > Loans")),
     # [[counters]] (k1, on its own Pi with a full login panel)
     "counters[].id": R("sim", "k1", lambda b: (_role(b).id,
                                                next(iter(_eng(b).snapshot()["counters"]))),
