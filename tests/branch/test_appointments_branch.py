@@ -39,13 +39,14 @@ def test_a_due_appointment_is_called_before_a_priority_walk_in_and_a_missed_one_
         assert rig.printer.wait_tickets(3)
         rig.clock.advance(600)  # 09:10: the appointment's slot
         desk = rig.cfg.counter("desk")
-        assert desk.panel is not None
+        panel = desk.panel
+        assert panel is not None and panel.next is not None and panel.done is not None
         called = []
         for _ in range(3):
-            assert rig.press(desk.device, desk.panel.next)
+            assert rig.press(desk.device, panel.next)
             assert bus.drain(10.0)
             called.append(rig.branch.counters["desk"].current)
-            assert rig.press(desk.device, desk.panel.done)
+            assert rig.press(desk.device, panel.done)
             assert bus.drain(10.0)
         assert called == [appointment, *numbers]  # before the priority walk-in who came first
 

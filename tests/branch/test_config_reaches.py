@@ -669,7 +669,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files the rows point at: logo, bookings, check-in codes, logins, a TLS pair."""
     root = tmp_path_factory.mktemp("reach-files")
     Image.new("1", (96, 32), 0).save(root / "logo.png")
-    (root / "bookings.csv").write_text("code,service,slot\nBK-77,cash,2026-03-02T10:00\n")
+    # a slot in the future of the system clock this test runs on: a booking loaded after its
+    # window ended is not booked at all (engine.bookings: past)
+    (root / "bookings.csv").write_text("code,service,slot\nBK-77,cash,2099-03-02T10:00\n")
     (root / "codes.txt").write_text("BK-NONE\n")
     (root / "creds").mkdir()
     for d in SIM_DEVICES:

@@ -29,7 +29,8 @@ def test_a_clinic_ticket_follows_its_route_through_the_counter_panels(
         assert rig.press(rig.cfg.kiosk.device, button.pin)
         assert rig.printer.wait_tickets(1)
         kiosk = rig.branch.kiosk
-        assert kiosk is not None and kiosk.last is not None and kiosk.last.ok, kiosk.last
+        assert kiosk is not None
+        assert kiosk.last is not None and kiosk.last.ok, kiosk.last
         ticket = kiosk.last.ticket
         assert ticket is not None and ticket.route == ("nurse", "doctor")
         assert "Reception > Nurse / Bloods > Doctor" in rig.printer.tickets[0].record["text"], \
@@ -37,7 +38,7 @@ def test_a_clinic_ticket_follows_its_route_through_the_counter_panels(
 
         def next_done(counter: str) -> None:
             c = rig.cfg.counter(counter)
-            assert c.panel is not None
+            assert c.panel is not None and c.panel.next is not None and c.panel.done is not None
             assert rig.press(c.device, c.panel.next)
             assert rig.branch.bus.drain(10.0)
             assert rig.press(c.device, c.panel.done)
