@@ -461,6 +461,10 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "counters[].panel.login": R("sim", True, lambda b: (
         _role(b).pad is not None, _binds(b, "done")[0].hold_action), (True, "logout")),
     "counters[].board_address": R("sim", "11", lambda b: _addresses(b, "field"), ["11"]),
+    # the engine rates k1's presses on its own scale (3 buttons, engine.rating_scale 4)
+    "counters[].rating_scale": R("sim", 3, lambda b: (_eng(b).rate("k1", 3).score, _eng(
+        b).conn.execute("SELECT scale FROM ratings ORDER BY id DESC LIMIT 1").fetchone()[0]),
+        (3, 3)),
     # [[staff]]
     "staff[].id": R("sim", "t-1", lambda b: _role(b).pad.staff_for("1231")),
     "staff[].code": R("sim", "1231", lambda b: next(iter(_role(b).pad._codes))),
