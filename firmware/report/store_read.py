@@ -14,10 +14,11 @@ business days into named rows.
 
 from __future__ import annotations
 
+import bisect
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -30,6 +31,7 @@ from tessera.errors import StoreError
 
 Row = tuple[Any, ...]  # a raw SQLite row, made a named type right where it is read
 LOCK_WAIT_S = 2.0  # how long a report waits for a store another program has locked
+SCAN_FROM_DAYS = 7  # ranges this long are read by a table scan, not the day index
 CLOCK_SLACK_S = 3600.0  # ratings are found by time: tolerate a clock this far backwards
 
 
@@ -203,36 +205,52 @@ def read_facts(conn: sqlite3.Connection, days: list[str], cfg: BranchConfig) -> 
         return facts
     lo_day, hi_day = days[0], days[-1]
     rng = (lo_day, hi_day)
+    # a day (the engine's close) through the business_day indexes; a week or more (most
+    # of a store that keeps engine.keep_days) by one scan: the index's lookup per row
+    # would cost more than reading every page once
+    day_col = "business_day" if len(days) < SCAN_FROM_DAYS else "+business_day"
     facts.tickets = [TicketFact._make(r) for r in _query(
         conn, "SELECT id, number, business_day, origin, state, priority, appointment, "
-        "issued_at, est_wait_s FROM tickets WHERE business_day BETWEEN ? AND ?", rng)]
+        f"issued_at, est_wait_s FROM tickets WHERE {day_col} BETWEEN ? AND ?", rng)]
     facts.visits = [VisitFact._make(r) for r in _query(
         conn, "SELECT ticket_id, n, business_day, service, priority, appointment, queued_at, "
         "called_at, serving_at, ended_at, counter, staff, recalls, outcome, reason FROM visits "
-        "WHERE business_day BETWEEN ? AND ?", rng)]
+        f"WHERE {day_col} BETWEEN ? AND ?", rng)]
     facts.visits += _stays_without_visits(conn, rng, {v.ticket_id for v in facts.visits})
     facts.refusals = [RefusalFact._make(r) for r in _query(
         conn, "SELECT business_day, at, service, reason FROM refusals "
         "WHERE business_day BETWEEN ? AND ?", rng)]
     lo = day_start(lo_day, cfg)
     hi = day_start((date.fromisoformat(hi_day) + timedelta(days=1)).isoformat(), cfg)
-    wanted = set(days)
+    day_of_at = _day_finder(days, cfg)
     for r in _query(conn, "SELECT ticket_id, counter, staff, service, score, scale, status, at "
                           "FROM ratings WHERE id >= ? AND at >= ? AND at < ?",
                     (_first_id_at(conn, lo - CLOCK_SLACK_S), lo - CLOCK_SLACK_S,
                      hi + CLOCK_SLACK_S)):
-        day = day_of(r[7], cfg)
-        if day in wanted:
+        day = day_of_at(r[7])
+        if day is not None:
             scale = r[5] if r[5] is not None else cfg.rating_scale(r[1])
             facts.ratings.append(RatingFact(day, r[0], r[1], r[2] or "", r[3], int(r[4]),
                                             int(scale), r[6], r[7]))
     for code, service, slot, state, tid in _query(
             conn, "SELECT code, service, slot, state, ticket_id FROM bookings "
             "WHERE slot >= ? AND slot < ?", (lo - 86400.0, hi + 86400.0)):
-        day = day_of(slot, cfg)
-        if day in wanted:
+        day = day_of_at(slot)
+        if day is not None:
             facts.bookings.append(BookingFact(day, code, service, slot, state, tid))
     return facts
+
+
+def _day_finder(days: list[str], cfg: BranchConfig) -> Callable[[float], str | None]:
+    """The business day of ``days`` an epoch second falls in (None: outside them), by
+    bisection over the days' start times (DST-aware, from :func:`day_start`)."""
+    after = (date.fromisoformat(days[-1]) + timedelta(days=1)).isoformat()
+    starts = [day_start(d, cfg) for d in [*days, after]]
+
+    def find(epoch: float) -> str | None:
+        i = bisect.bisect_right(starts, epoch) - 1
+        return days[i] if 0 <= i < len(days) else None
+    return find
 
 
 def _stays_without_visits(conn: sqlite3.Connection, rng: tuple[str, str],
