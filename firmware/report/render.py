@@ -146,7 +146,7 @@ def _waits(mpl: Any, k: dict[str, Any], cfg: BranchConfig) -> bytes:
             j = max(0, min(pos, len(edges) - 1))
             nxt = edges[j + 1] if j + 1 < len(edges) else edges[j] + 30
             frac = (sla_min - edges[j]) / (nxt - edges[j]) if nxt > edges[j] else 0
-            ax.axvline(j - 0.4 + frac, color="red", linestyle="--",
+            ax.axvline(j - 0.5 + frac, color="red", linestyle="--",  # bin j spans j±0.5
                        label=f"{label('sla', cfg)} {sla_min:g} min")
             ax.legend(fontsize="small")
         ax.set_title(f"{_service_name(cfg, sid)} ({s['wait']['n']})", fontsize="medium")

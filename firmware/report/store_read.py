@@ -131,28 +131,28 @@ def open_readonly(db: Path) -> Iterator[Store]:
     if db.stat().st_size == 0:
         raise StoreError(f"{db} is empty (0 bytes), not an engine store; point --db at the "
                          "engine.db in storage.dir")
-    version = check_store(db)  # read-only; names db in its errors
-    if version == 0:
-        raise StoreError(f"{db} is an empty SQLite database, not an engine store yet "
-                         "(has the engine run with this storage.dir?)")
     wal, shm = (db.with_name(db.name + suffix) for suffix in ("-wal", "-shm"))
-    old = version < SCHEMA_VERSION
-    if not old and not (wal.exists() and not shm.exists()):
-        conn = _connect_ro(db, wal)
-        try:
-            yield Store(conn, version, [])
-        finally:
-            conn.close()
-        return
-    # a store copied with its WAL but no live writer (SQLite would create -shm beside it
-    # to read the WAL), or one to migrate: read a private copy
+    # a store copied with its WAL but no live writer: SQLite would create -shm beside it
+    # to read the WAL (the check too), so everything reads a private copy
+    stray_wal = wal.exists() and not shm.exists()
+    if not stray_wal:
+        version = _version(db, db, check_store)
+        if version == SCHEMA_VERSION:
+            conn = _connect_ro(db, wal)
+            try:
+                yield Store(conn, version, [])
+            finally:
+                conn.close()
+            return
+    # or one of an older schema, to migrate: read a private copy
     with tempfile.TemporaryDirectory(prefix="tessera-report-") as tmp:
         copy = Path(tmp) / db.name
         shutil.copyfile(db, copy)
         if wal.exists():
             shutil.copyfile(wal, Path(tmp) / wal.name)
+        version = _version(copy, db, check_store)
         notes = []
-        if old:
+        if version < SCHEMA_VERSION:
             rw = sqlite3.connect(copy, isolation_level=None)
             try:
                 migrate(rw, version)
@@ -167,6 +167,18 @@ def open_readonly(db: Path) -> Iterator[Store]:
             yield Store(conn, version, notes)
         finally:
             conn.close()
+
+
+def _version(path: Path, shown: Path, check: Callable[[Path], int]) -> int:
+    """``check_store(path)`` (read-only), its errors naming ``shown``; refuses version 0."""
+    try:
+        version = check(path)
+    except StoreError as e:
+        raise StoreError(str(e).replace(str(path), str(shown))) from None
+    if version == 0:
+        raise StoreError(f"{shown} is an empty SQLite database, not an engine store yet "
+                         "(has the engine run with this storage.dir?)")
+    return version
 
 
 def _connect_ro(path: Path, wal: Path) -> sqlite3.Connection:

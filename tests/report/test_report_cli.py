@@ -260,3 +260,29 @@ def test_an_older_schema_is_migrated_in_a_private_copy(
     assert _digest(db) == before  # no byte changed, no -wal/-shm beside it
     with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_a_store_copied_with_its_wal_but_no_shm_is_read_from_a_private_copy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    (tmp_path / "live").mkdir()
+    b = open_branch(tmp_path / "live")
+    b.engine.open_counter("c2", staff="t-2")
+    t = b.engine.issue("cash")
+    b.engine.confirm_printed(t.id)
+    b.engine.call_next("c2")
+    b.engine.done("c2")
+    live_wal = b.db.with_name("engine.db-wal")
+    assert live_wal.exists() and live_wal.stat().st_size > 0  # the engine is still open
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copyfile(b.db, copy / "engine.db")
+    shutil.copyfile(live_wal, copy / "engine.db-wal")
+    b.engine.close()
+    before = _digest(copy / "engine.db")
+    k = _json(capsys, "--config", str(b.cfg_path), "--db", str(copy / "engine.db"), "--day",
+              DAY)
+    assert k["branch"]["served"] == 1  # the rows still only in the WAL were read
+    assert _digest(copy / "engine.db") == before
+    assert sorted(p.name for p in copy.iterdir()) == ["engine.db", "engine.db-wal"]
