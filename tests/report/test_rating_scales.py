@@ -162,3 +162,14 @@ def test_three_and_five_button_counters_rate_on_their_own_scales(
             engine.rate("c3", 4)
         assert engine.rate("c5", 4).status == "duplicate"  # in range at c5
         assert len(_events(db, "feedback.rated")) == 3  # the refused press left nothing
+        # the report normalises per scale: 3 of 3 is satisfied, 1 of 5 a complaint, and
+        # the two are never averaged
+        from tessera.report import report_for
+
+        k = report_for(db, cfg, [engine.business_day()])
+        c3, c5 = k["counters"]["c3"]["ratings"], k["counters"]["c5"]["ratings"]
+        assert (c3["satisfaction_pct"], c3["by_scale"]) == (100.0, {"3": {"1": 0, "2": 0,
+                                                                          "3": 1}})
+        assert (c5["satisfaction_pct"], c5["complaints"], c5["duplicate"]) == (0.0, 1, 1)
+        br = k["branch"]["ratings"]
+        assert (br["n"], br["mean"], br["satisfaction_pct"]) == (2, None, 50.0)
