@@ -53,6 +53,7 @@ def report(args: argparse.Namespace) -> int:
     from tessera.errors import ConfigError, StoreError
     from tessera.report import compute, known_days, open_readonly, read_facts
     from tessera.report.period import PeriodError, days_between, month_of, parse_day, week_of
+    from tessera.report.store_read import damaged_row
 
     def fail(msg: str) -> int:
         print(f"tessera report: {msg}", file=sys.stderr)
@@ -93,15 +94,20 @@ def report(args: argparse.Namespace) -> int:
             if days is None:
                 known = known_days(store.conn)
                 days = known[-1:]
-            facts = read_facts(store.conn, days, cfg)
-            facts.notes[:0] = store.notes
+            try:
+                facts = read_facts(store.conn, days, cfg)
+                facts.notes[:0] = store.notes
+                if not days:
+                    facts.notes.append(f"{db} has no business day yet: an empty report")
+                kpis = compute(facts, cfg)
+            except (TypeError, ValueError) as e:
+                where = damaged_row(store.conn) or f"{type(e).__name__}: {e!s:.80}"
+                raise StoreError(f"{db}: a value the report needs is missing or wrong "
+                                 f"({where}); the store is damaged") from None
     except ConfigError as e:
         return fail(str(e))
     except StoreError as e:
         return fail(str(e) if str(db) in str(e) else f"{db}: {e}")
-    if not days:
-        facts.notes.append(f"{db} has no business day yet: an empty report")
-    kpis = compute(facts, cfg)
     if args.out is None:
         if args.json:
             print(json.dumps(kpis, sort_keys=True, ensure_ascii=False))

@@ -31,6 +31,13 @@ from tessera.errors import StoreError
 
 Row = tuple[Any, ...]  # a raw SQLite row, made a named type right where it is read
 LOCK_WAIT_S = 2.0  # how long a report waits for a store another program has locked
+# what a store of each era must hold to be read (or migrated, then read)
+OLD_TABLES = ("outbox", "meta", "day_services", "tickets", "counters", "ratings", "bookings")
+TABLES = (*OLD_TABLES, "visits", "refusals")
+# numeric columns the KPIs do arithmetic on: a damaged row is named, not a traceback
+NUMERIC = {"tickets": ("issued_at", "est_wait_s"),
+           "visits": ("queued_at", "called_at", "serving_at", "ended_at", "recalls"),
+           "ratings": ("score", "at", "scale"), "refusals": ("at",), "bookings": ("slot",)}
 SCAN_FROM_DAYS = 7  # ranges this long are read by a table scan, not the day index
 CLOCK_SLACK_S = 3600.0  # ratings are found by time: tolerate a clock this far backwards
 
@@ -140,6 +147,7 @@ def open_readonly(db: Path) -> Iterator[Store]:
         if version == SCHEMA_VERSION:
             conn = _connect_ro(db, wal)
             try:
+                _require_tables(conn, db, TABLES)
                 yield Store(conn, version, [])
             finally:
                 conn.close()
@@ -155,7 +163,11 @@ def open_readonly(db: Path) -> Iterator[Store]:
         if version < SCHEMA_VERSION:
             rw = sqlite3.connect(copy, isolation_level=None)
             try:
+                _require_tables(rw, db, OLD_TABLES)
                 migrate(rw, version)
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"{db} (schema version {version}) cannot be migrated to be "
+                                 f"read ({e}): a damaged engine store") from None
             finally:
                 rw.close()
             notes.append(f"{db} has schema version {version}; it was read through a private "
@@ -164,9 +176,18 @@ def open_readonly(db: Path) -> Iterator[Store]:
                          "from the ticket itself; refusals were not recorded then.")
         conn = _connect_ro(copy, Path(tmp) / wal.name)
         try:
+            _require_tables(conn, db, TABLES)
             yield Store(conn, version, notes)
         finally:
             conn.close()
+
+
+def _require_tables(conn: sqlite3.Connection, shown: Path, tables: tuple[str, ...]) -> None:
+    have = {r[0] for r in _query(conn, "SELECT name FROM sqlite_master WHERE type = 'table'",
+                                 ())}
+    for t in tables:
+        if t not in have:
+            raise StoreError(f"{shown} has no {t} table: a damaged engine store")
 
 
 def _version(path: Path, shown: Path, check: Callable[[Path], int]) -> int:
@@ -312,3 +333,18 @@ def _query(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> list
         raise StoreError(f"the store {why}") from None
     except sqlite3.DatabaseError as e:
         raise StoreError(f"the store is a damaged SQLite database ({e})") from None
+
+
+def damaged_row(conn: sqlite3.Connection) -> str | None:
+    """Where the store holds a value the KPIs cannot compute with (text where a number
+    belongs), e.g. ``"tickets row id 't1': issued_at is 'soon'"``; None when none."""
+    for table, cols in NUMERIC.items():
+        for col in cols:
+            rows = _query(conn, f"SELECT rowid, {col} FROM {table} WHERE typeof({col}) NOT IN "
+                          "('integer', 'real', 'null') LIMIT 1", ()) if table != "visits" \
+                else _query(conn, f"SELECT ticket_id, {col} FROM visits WHERE typeof({col}) "
+                            "NOT IN ('integer', 'real', 'null') LIMIT 1", ())
+            if rows:
+                key, value = rows[0]
+                return f"{table} row {key!r}: {col} is {str(value)[:40]!r}, not a number"
+    return None

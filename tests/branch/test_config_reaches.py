@@ -45,7 +45,6 @@ from tessera.demo.hardware import simulated_hardware
 from tessera.dispatch import Binding
 from tessera.display.voice import generate_clips
 from tessera.engine.models import Ticket
-from tessera.engine.report import day_report
 from tessera.mqtt.broker import acl_text, bridge_lines, write_broker_files
 from tessera.printing.layout import QR, Line, Logo, TicketDoc
 from tessera.roles.branch import Branch
@@ -354,8 +353,11 @@ def _engine_db(b: Built) -> Path:
 
 
 def _report(b: Built) -> dict[str, Any]:
-    """``tessera report``'s KPIs of the engine's events, with the config it loads."""
-    return day_report(_eng(b).events_since(0), b.loaded, "2026-03-02")
+    """``tessera report``'s KPIs (tessera.report) of the engine's store, with the config it
+    loads."""
+    from tessera.report import compute, read_facts
+
+    return compute(read_facts(_eng(b).conn, ["2026-03-02"], b.loaded), b.loaded)
 
 
 def _broker_file(b: Built, name: str) -> str:
