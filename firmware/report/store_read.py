@@ -14,7 +14,6 @@ business days into named rows.
 
 from __future__ import annotations
 
-import bisect
 import shutil
 import sqlite3
 import tempfile
@@ -224,13 +223,6 @@ def day_start(day: str, cfg: BranchConfig) -> float:
     return datetime.combine(date.fromisoformat(day), roll, tzinfo=cfg.tz).timestamp()
 
 
-def day_of(epoch: float, cfg: BranchConfig) -> str:
-    from tessera.engine.day import business_day
-
-    return business_day(datetime.fromtimestamp(epoch, cfg.tz), cfg.tz,
-                        parse_hhmm(cfg.branch.day_rollover)).isoformat()
-
-
 def read_facts(conn: sqlite3.Connection, days: list[str], cfg: BranchConfig) -> Facts:
     """The rows of business days ``days`` (consecutive, oldest first) from a v5 store."""
     facts = Facts(list(days))
@@ -275,14 +267,21 @@ def read_facts(conn: sqlite3.Connection, days: list[str], cfg: BranchConfig) -> 
 
 
 def _day_finder(days: list[str], cfg: BranchConfig) -> Callable[[float], str | None]:
-    """The business day of ``days`` an epoch second falls in (None: outside them), by
-    bisection over the days' start times (DST-aware, from :func:`day_start`)."""
-    after = (date.fromisoformat(days[-1]) + timedelta(days=1)).isoformat()
-    starts = [day_start(d, cfg) for d in [*days, after]]
+    """The business day of ``days`` an epoch second falls in (None: outside them): the
+    engine's own :func:`tessera.engine.day.business_day`, cached per UTC minute (a roll
+    time and every UTC offset are whole minutes, so the day is constant within one)."""
+    from tessera.engine.day import business_day
+
+    wanted = set(days)
+    tz, roll = cfg.tz, parse_hhmm(cfg.branch.day_rollover)
+    cache: dict[int, str | None] = {}
 
     def find(epoch: float) -> str | None:
-        i = bisect.bisect_right(starts, epoch) - 1
-        return days[i] if 0 <= i < len(days) else None
+        m = int(epoch // 60)
+        if m not in cache:
+            day = business_day(datetime.fromtimestamp(m * 60, tz), tz, roll).isoformat()
+            cache[m] = day if day in wanted else None
+        return cache[m]
     return find
 
 

@@ -286,3 +286,23 @@ def test_a_store_copied_with_its_wal_but_no_shm_is_read_from_a_private_copy(
     assert k["branch"]["served"] == 1  # the rows still only in the WAL were read
     assert _digest(copy / "engine.db") == before
     assert sorted(p.name for p in copy.iterdir()) == ["engine.db", "engine.db-wal"]
+
+
+def test_a_roll_time_inside_the_dst_gap(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Berlin jumps from 02:00 to 03:00 on 2026-03-29; a roll at 02:30 falls in the gap, so
+    that business day begins at 03:00 CEST (01:00 UTC). A rating at 01:07 UTC (03:07
+    CEST) belongs to the 29th, as the engine's own business_day says."""
+    from report_support import TOML
+
+    toml = TOML.replace('timezone = "Europe/London"', 'timezone = "Europe/Berlin"').replace(
+        'day_rollover = "03:00"', 'day_rollover = "02:30"')
+    b = open_branch(tmp_path, toml, start=datetime(2026, 3, 29, 1, 0, tzinfo=UTC))
+    _serve_one(b, datetime(2026, 3, 29, 1, 0, 30, tzinfo=UTC), 4)  # rated at 01:07:40 UTC
+    assert b.engine.business_day() == "2026-03-29"
+    b.engine.close()
+    k = _json(capsys, "--config", str(b.cfg_path), "--day", "2026-03-29")
+    assert k["branch"]["served"] == 1 and k["branch"]["ratings"]["n"] == 1
+    assert k["hours"]["03:00"]["arrived"] == 1  # 01:00:30 UTC is 03:00:30 CEST
+    k = _json(capsys, "--config", str(b.cfg_path), "--day", "2026-03-28")
+    assert k["branch"]["ratings"]["n"] == 0
