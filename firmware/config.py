@@ -149,6 +149,9 @@ class Counter(_Section, frozen=True):
     device: str = "main"
     panel: Panel | None = None
     board_address: str | None = None
+    # the satisfaction scale this counter's customers rate on (None: engine.rating_scale);
+    # a panel with rating buttons has exactly this many
+    rating_scale: Annotated[int, Meta(ge=2, le=10)] | None = None
 
 
 class Staff(_Section, frozen=True):
@@ -328,6 +331,14 @@ class BranchConfig(_Section, frozen=True):
             if c.id == counter_id:
                 return c
         raise KeyError(counter_id)
+
+    def rating_scale(self, counter_id: str) -> int:
+        """The scale counter ``counter_id`` rates on: its own ``rating_scale``, else
+        ``engine.rating_scale`` (also for a counter id the config does not know)."""
+        for c in self.counters:
+            if c.id == counter_id and c.rating_scale is not None:
+                return c.rating_scale
+        return self.engine.rating_scale
 
     def path(self, p: str) -> Path:
         """Resolve a path from the config relative to the config file.

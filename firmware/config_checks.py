@@ -196,9 +196,13 @@ def _counter_checks(cfg: BranchConfig) -> list[str]:
             n = len(c.panel.ratings)
             if n and not 3 <= n <= 5:
                 errs.append(f"{p}.panel.ratings: {n} rating buttons; use 3 to 5")
-            if n > cfg.engine.rating_scale:
-                errs.append(f"{p}.panel.ratings: {n} rating buttons, but engine.rating_scale "
-                            f"is {cfg.engine.rating_scale}; the top buttons could not rate")
+            scale = cfg.rating_scale(c.id)
+            if n and n != scale:
+                whose = f"{p}.rating_scale" if c.rating_scale is not None else \
+                    "engine.rating_scale"
+                errs.append(f"{p}.panel.ratings: {n} rating buttons, but {whose} is {scale}; "
+                            f"a satisfaction panel has one button per score: set "
+                            f"{p}.rating_scale = {n} or wire {scale} buttons")
             for j, t in enumerate(c.panel.transfer_targets):
                 if t not in service_ids:
                     errs.append(_unknown_service(f"{p}.panel.transfer_targets[{j}]", t,

@@ -1,86 +1,146 @@
-"""``tessera report --config FILE [--day DATE] [--json]``: a business day's KPIs."""
+"""``tessera report --config FILE [--db FILE] [--day DATE | --week DATE | --month YYYY-MM |
+--from DATE --to DATE] [--out DIR] [--format png,csv,json,html] [--json]``: the KPIs of
+business days (docs/kpi.md) as text, or as charts, spreadsheets, JSON and one HTML page."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tessera.config import BranchConfig
+
+FORMATS = ("png", "csv", "json", "html")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("report", help="KPIs of a business day from the engine's store")
+    p = sub.add_parser(
+        "report", help="KPIs of business days from the engine's store (text, charts, CSV, "
+        "JSON, HTML)",
+        description="The manager's daily, weekly and monthly check (docs/kpi.md). The store "
+        "is read-only: nothing is written beside it. Text on stdout unless --out is given.")
     p.add_argument("--config", required=True, help="branch config (TOML)")
-    p.add_argument("--day", help="business day (YYYY-MM-DD); default: the current one")
     p.add_argument("--db", help="engine database (default: <storage.dir>/engine.db)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--day", help="business day (YYYY-MM-DD); default: the store's newest")
+    when.add_argument("--week", metavar="DATE", help="the ISO week (Monday-Sunday) of DATE")
+    when.add_argument("--month", metavar="YYYY-MM", help="a calendar month of business days")
+    when.add_argument("--from", dest="first", metavar="DATE",
+                      help="first business day of a range (with --to)")
+    p.add_argument("--to", dest="last", metavar="DATE", help="last business day of the range")
+    p.add_argument("--out", metavar="DIR", help="write the report files into DIR")
+    p.add_argument("--format", default=",".join(FORMATS),
+                   help=f"with --out: comma-separated of {', '.join(FORMATS)} (default: all; "
+                   "png and html need the 'report' extra)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (not text)")
     p.set_defaults(func=report)
 
 
-def report(args: argparse.Namespace) -> int:
-    from datetime import date
-    from pathlib import Path
+def _formats(text: str) -> list[str]:
+    wanted = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise ValueError(f"--format {text[:60]!r}: use a comma-separated list of "
+                         f"{', '.join(FORMATS)}")
+    return list(dict.fromkeys(wanted))
 
+
+def report(args: argparse.Namespace) -> int:
     from tessera.config import load_config
-    from tessera.engine.report import day_report, days_in, read_events
     from tessera.errors import ConfigError, StoreError
+    from tessera.report import compute, known_days, open_readonly, read_facts
+    from tessera.report.period import PeriodError, days_between, month_of, parse_day, week_of
+    from tessera.report.store_read import damaged_row
+
+    def fail(msg: str) -> int:
+        print(f"tessera report: {msg}", file=sys.stderr)
+        return 2
 
     try:
+        if args.last is not None and args.first is None:
+            return fail("--to needs --from")
+        if args.first is not None and args.last is None:
+            return fail("--from needs --to")
+        if args.out is None and args.format != ",".join(FORMATS):
+            return fail("--format needs --out DIR (without it the report is text on stdout)")
+        formats = _formats(args.format)
+        days: list[str] | None = None
         if args.day is not None:
-            try:
-                date.fromisoformat(args.day)
-            except ValueError:
-                print(f"tessera report: --day {args.day[:40]!r} is not a date; write "
-                      "YYYY-MM-DD", file=sys.stderr)
-                return 2
+            days = [parse_day(args.day, "--day").isoformat()]
+        elif args.week is not None:
+            days = week_of(args.week)
+        elif args.month is not None:
+            days = month_of(args.month)
+        elif args.first is not None:
+            days = days_between(args.first, args.last)
+    except (ValueError, PeriodError) as e:
+        return fail(str(e))
+    charts = args.out is not None and bool({"png", "html"} & set(formats))
+    if charts:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return fail("charts (png, html) need matplotlib: install the 'report' extra "
+                        "(pip install 'tessera[report]'), or ask for --format csv,json")
+    try:
         cfg = load_config(args.config)
         db = Path(args.db) if args.db else cfg.path(cfg.storage.dir) / "engine.db"
         if not args.db and not db.exists():
-            print(f"{db}: no engine store yet (has the engine run?)", file=sys.stderr)
-            return 2
-        events = read_events(db)  # read-only: never writes the store or beside it
-        days = days_in(events)
-        day = args.day or (days[-1] if days else None)
-        if day is None or day not in days:
-            print(f"no events for business day {day}; known: {', '.join(days) or 'none'}",
-                  file=sys.stderr)
-            return 2
-        try:
-            kpis = day_report(events, cfg, day)
-        except StoreError as e:
-            raise StoreError(f"{db}: {e}") from None
-    except (ConfigError, StoreError) as e:
-        print(f"tessera report: {e}", file=sys.stderr)
+            return fail(f"{db}: no engine store yet (has the engine run?)")
+        with open_readonly(db) as store:  # read-only: never writes the store or beside it
+            if days is None:
+                known = known_days(store.conn)
+                days = known[-1:]
+            try:
+                facts = read_facts(store.conn, days, cfg)
+                facts.notes[:0] = store.notes
+                if not days:
+                    facts.notes.append(f"{db} has no business day yet: an empty report")
+                kpis = compute(facts, cfg)
+            except (TypeError, ValueError) as e:
+                where = damaged_row(store.conn) or f"{type(e).__name__}: {e!s:.80}"
+                raise StoreError(f"{db}: a value the report needs is missing or wrong "
+                                 f"({where}); the store is damaged") from None
+    except ConfigError as e:
+        return fail(str(e))
+    except StoreError as e:
+        return fail(str(e) if str(db) in str(e) else f"{db}: {e}")
+    if args.out is None:
+        if args.json:
+            print(json.dumps(kpis, sort_keys=True, ensure_ascii=False))
+        else:
+            from tessera.report.export import print_text
+
+            print_text(kpis, sys.stdout)
+        return 0
+    return _write(kpis, cfg, Path(args.out), formats)
+
+
+def _write(kpis: dict[str, Any], cfg: BranchConfig, out: Path, formats: list[str]) -> int:
+    from tessera.report.export import write_csv, write_json
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"tessera report: --out {out}: {e.strerror or e}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(kpis, sort_keys=True, ensure_ascii=False))
-    else:
-        _print(kpis)
+    written = []
+    if "json" in formats:
+        written.append(write_json(kpis, out))
+    if "csv" in formats:
+        written += write_csv(kpis, out)
+    if "png" in formats or "html" in formats:
+        from tessera.report.render import render_charts, write_charts, write_html
+
+        charts = render_charts(kpis, cfg)
+        if "png" in formats:
+            written += write_charts(charts, out)
+        if "html" in formats:
+            written.append(write_html(kpis, cfg, charts, out / "report.html"))
+    span = kpis["from"] if kpis["from"] == kpis["to"] else f"{kpis['from']}..{kpis['to']}"
+    print(f"report {span}{' (no data)' if kpis['empty'] else ''}: {len(written)} files in "
+          f"{out}/ ({', '.join(p.name for p in written)})")
     return 0
-
-
-def _fmt(s: Any) -> str:
-    return "-" if s is None else f"{s / 60:.1f} min"
-
-
-def _print(k: dict[str, Any]) -> None:
-    print(f"Business day {k['business_day']}: {k['issued']} tickets, "
-          f"mean wait {_fmt(k['wait']['mean_s'])}, p90 {_fmt(k['wait']['p90_s'])}, "
-          f"no-shows {k['no_shows']['walk_in']} walk-in / {k['no_shows']['appointment']} "
-          f"appointment, {k['voided']} voided")
-    print("peak hours: " + ", ".join(f"{h} ({n})" for h, n in k["peak_hours"].items()))
-    print(f"{'service':<14}{'issued':>7}{'wait':>10}{'p90':>10}{'served':>10}{'SLA %':>8}"
-          f"{'target':>8}{'rating':>8}")
-    for sid, s in k["services"].items():
-        r = s["ratings"]["mean"]
-        print(f"{sid:<14}{s['issued']:>7}{_fmt(s['wait']['mean_s']):>10}"
-              f"{_fmt(s['wait']['p90_s']):>10}{_fmt(s['service_time']['mean_s']):>10}"
-              f"{'-' if s['sla_pct'] is None else s['sla_pct']:>8}{s['sla_target_pct']:>8}"
-              f"{'-' if r is None else r:>8}")
-    for kind in ("counters", "staff"):
-        for key, v in k[kind].items():
-            r = v["ratings"]
-            print(f"{kind[:-1] if kind == 'counters' else 'staff'} {key}: served "
-                  f"{v['service_time']['n']}, mean {_fmt(v['service_time']['mean_s'])}, "
-                  f"rating {r['mean'] if r['mean'] is not None else '-'} ({r['n']}), "
-                  f"alerts {r['alerts']}")

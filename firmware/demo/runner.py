@@ -127,7 +127,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         spec = dataclasses.replace(spec, **opts.spec_overrides)
         spec = _book(rig.branch.engine, spec, cfg, rig.start, opts.seed)
         summary = _run(rig, opts, spec)
-    summary.update(summarize(rig.engine_db()))
+    summary.update(summarize(rig.engine_db(), rig.cfg))
     (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
 

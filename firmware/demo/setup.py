@@ -30,13 +30,18 @@ SIM_RATINGS = (20, 21, 16, 17, 22)
 SIM_RATING_LED = 23
 
 
+def _sim_scale(cfg: BranchConfig, c: Counter) -> int:
+    """The counter's rating scale as the simulated panel can wire it (3 to 5 buttons)."""
+    return min(len(SIM_RATINGS), max(3, cfg.rating_scale(c.id)))
+
+
 def _sim_panel(cfg: BranchConfig, c: Counter) -> Panel:
     served = [cs.service for cs in c.services]
     others = [s.id for s in cfg.services if s.id not in served[:1]][:3]
     p = SIM_PANEL
     return Panel(next=p["next"], recall=p["recall"], transfer=p["transfer"],
                  no_show=p["no_show"], done=p["done"], pause=p["pause"],
-                 ratings=SIM_RATINGS[: min(5, max(3, cfg.engine.rating_scale))],
+                 ratings=SIM_RATINGS[:_sim_scale(cfg, c)],
                  rating_led=SIM_RATING_LED, transfer_targets=tuple(others))
 
 
@@ -54,7 +59,8 @@ def demo_config(cfg: BranchConfig, *, out: Path, printer_url: str, board_url: st
         gpio = rep(gpio, debounce_ms=debounce_ms, hold_ms=hold_ms, stuck_ms=60_000.0,
                    repeat_ms=debounce_ms)
     counters = tuple(
-        c if c.panel is not None else rep(c, panel=_sim_panel(cfg, c), device=f"demo-{c.id}")
+        c if c.panel is not None else rep(c, panel=_sim_panel(cfg, c), device=f"demo-{c.id}",
+                                          rating_scale=_sim_scale(cfg, c))
         for c in cfg.counters)
     printer = rep(cfg.kiosk.printer, url=printer_url,
                   status_timeout_ms=max(cfg.kiosk.printer.status_timeout_ms, status_timeout_ms))

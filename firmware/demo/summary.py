@@ -1,10 +1,11 @@
 """The day's figures, computed from the engine's database (not from memory).
 
-Everything comes from the outbox table (the durable event stream), so the
-summary also proves the events made it to disk; ``duplicate_numbers`` counts
-numbers issued twice in one business day and must be 0.
+The KPIs are those of ``tessera report`` (one computation, docs/kpi.md); the event
+counts come from the outbox table (the durable event stream), so the summary also
+proves the events made it to disk; ``duplicate_numbers`` counts numbers issued
+twice in one business day and must be 0.
 
-    summarize(Path("out/engine.db"))["issued"]
+    summarize(Path("out/engine.db"), cfg)["issued"]
     # -> 2987
 """
 
@@ -16,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tessera.stats import percentile
+from tessera.config import BranchConfig
 
 
 def load_events(db_path: Path) -> list[dict[str, Any]]:
@@ -52,39 +53,52 @@ def _table_duplicates(db_path: Path) -> int:
         conn.close()
 
 
-def summarize(db_path: Path, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Figures for summary.json from the engine database at ``db_path``."""
+def summarize(db_path: Path, cfg: BranchConfig, *,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Figures for summary.json from the engine database at ``db_path``.
+
+    The service figures (served, no-shows, voids, transfers, recalls, waits, service
+    times, ratings) are the branch KPIs of ``tessera report`` over every business day
+    in the store (:func:`tessera.report.kpi.compute`, docs/kpi.md): the two cannot
+    disagree. The event counts prove the event stream made it to disk."""
+    from tessera.report import compute, known_days, open_readonly, read_facts
+    from tessera.report.period import days_between
+
     events = load_events(db_path)
     by_type = Counter(e["type"] for e in events)
-    waits = [float(e["data"]["wait_s"]) for e in events
-             if e["type"] == "ticket.called" and e["data"].get("wait_s") is not None]
-    services = [float(e["data"]["service_s"]) for e in events
-                if e["type"] == "ticket.done" and e["data"].get("service_s") is not None]
-    rated = [e["data"] for e in events if e["type"] == "feedback.rated"]
-    bound = [r for r in rated if r.get("status") == "bound"]
+    with open_readonly(db_path) as store:
+        known = known_days(store.conn)
+        days = days_between(known[0], known[-1]) if known else []
+        k = compute(read_facts(store.conn, days, cfg), cfg)
+    b = k["branch"]
     seqs = [int(e["seq"]) for e in events]
     out: dict[str, Any] = {
-        "issued": by_type["ticket.issued"],
+        "issued": b["issued"],
         "printed": by_type["ticket.printed"],
         "called": by_type["ticket.called"],
-        "served": by_type["ticket.done"],
-        "no_show": by_type["ticket.no_show"],
+        "served": b["served"],
+        "no_show": b["no_shows"],
         # bookings never checked in by the end of their window (issue 15)
         "appointments_missed": by_type["appointment.missed"],
-        "void": by_type["ticket.void"],
-        "transferred": by_type["ticket.transferred"],
-        "recalled": by_type["ticket.recalled"],
-        "mean_wait_s": round(sum(waits) / len(waits), 1) if waits else 0.0,
-        "p90_wait_s": round(percentile(waits, 0.9), 1),
-        "mean_service_s": round(sum(services) / len(services), 1) if services else 0.0,
+        "void": b["voided"],
+        "transferred": b["transferred"],
+        "recalled": b["recalls"],
+        "left_unserved": b["left_unserved"],
+        "turned_away": b["turned_away"],
+        "mean_wait_s": b["wait"]["mean_s"] if b["wait"]["n"] else 0.0,
+        "p90_wait_s": b["wait"]["p90_s"] if b["wait"]["n"] else 0.0,
+        "mean_service_s": b["service_time"]["mean_s"] if b["service_time"]["n"] else 0.0,
+        "sla_pct": b["sla_pct"],
         "ratings": {
-            "bound": len(bound),
-            "duplicate": sum(1 for r in rated if r.get("status") == "duplicate"),
-            "unbound": sum(1 for r in rated if r.get("status") == "unbound"),
-            "mean_score": round(sum(float(r["score"]) for r in bound) / len(bound), 2)
-            if bound else None,
-            "alerts": by_type["feedback.alert"],
+            "bound": b["ratings"]["n"],
+            "duplicate": b["ratings"]["duplicate"],
+            "unbound": b["ratings"]["unbound"],
+            # a raw mean only when every rating is on one scale (docs/kpi.md)
+            "mean_score": b["ratings"]["mean"],
+            "satisfaction_pct": b["ratings"]["satisfaction_pct"],
+            "alerts": b["ratings"]["alerts"],
         },
+        "kpi_days": k["days"],
         "duplicate_numbers": duplicate_numbers(events, db_path),
         "events_in_db": len(events),
         "seq_gaps": (seqs[-1] - seqs[0] + 1 - len(seqs)) if seqs else 0,

@@ -264,7 +264,7 @@ class CounterCommands(EngineCore):
     def rate(self, counter: str, score: int) -> Rating:
         """A satisfaction press: binds to the counter's last DONE within the window, until
         the counter calls its next ticket (then ``unbound``)."""
-        scale = self.cfg.engine.rating_scale
+        scale = self.cfg.rating_scale(counter)  # the counter's own, else engine.rating_scale
 
         def run(now: float) -> Rating:
             if counter not in self._counters:
@@ -287,10 +287,10 @@ class CounterCommands(EngineCore):
                                           "status = 'bound'", (last,)).fetchone()
                 status, tid = ("duplicate" if rated else "bound"), last
             self.conn.execute("INSERT INTO ratings(ticket_id, counter, staff, service, score, "
-                              "status, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              (tid, counter, staff, service, score, status, now))
+                              "status, at, scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (tid, counter, staff, service, score, status, now, scale))
             data = {"ticket_id": tid, "counter": counter, "staff": staff, "service": service,
-                    "score": score}
+                    "score": score, "scale": scale}
             self._emit("feedback.rated", {**data, "status": status})
             if status == "bound" and score == 1:
                 self._emit("feedback.alert", data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -37,6 +38,7 @@ CommitHook = Callable[[list[Envelope]], None]
 # right before COMMIT (see ``EngineCore.recording``).
 RecordHook = Callable[[sqlite3.Connection, Any], None]
 
+log = logging.getLogger(__name__)
 _FIELD_INDEX = {name: i for i, name in enumerate(TicketRow._fields)}
 _STATE = _FIELD_INDEX["state"]
 _UPDATE_SQL: dict[tuple[str, ...], str] = {}  # one stable statement per column set
@@ -119,6 +121,8 @@ class EngineCore:
         self._days = DayCache()
         self._last_ts_saved = -math.inf  # last_ts as stored (read at setup)
         self.notices: list[str] = []
+        # the last closed day's KPI summary (retained state/kpi), kept in meta.kpi_daily
+        self.kpi_daily: dict[str, Any] | None = None
         self._setup()
 
     @classmethod
@@ -159,6 +163,8 @@ class EngineCore:
             day = self._meta("business_day")
             if day is not None:
                 self.notices = self._prefix_notices(day)
+            kpi = self._meta("kpi_daily")
+            self.kpi_daily = None if kpi is None else json.loads(kpi)
 
     def _run(self, fn: Callable[[float], T], *, roll: bool = True) -> T:
         with self._lock:
@@ -259,6 +265,7 @@ class EngineCore:
             return  # same day, or the clock went backwards: never roll back
         if stored is not None:
             self._end_day(stored)
+            self._close_day_kpis(stored)
         self._set_meta("business_day", day)
         if self._meta("last_ts") is None:
             self._set_meta("last_ts", repr(now))
@@ -295,6 +302,23 @@ class EngineCore:
             self._set_state(t, "void", ended_at=self._cmd.now)
             self._emit("ticket.void", {**_ref(t), "reason": "the business day ended"})
         self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
+
+    def _close_day_kpis(self, day: str) -> None:
+        """The closed day's KPI summary (docs/kpi.md): a ``kpi.daily`` event and the value
+        of the retained ``state/kpi``, in the day roll's transaction. A failure here is
+        logged and never fails the command that rolled the day (a customer's ticket)."""
+        from tessera.report.daily import closed_day_summary
+
+        try:
+            summary = closed_day_summary(self.conn, day, self.cfg)
+        except Exception:
+            log.exception("kpi.daily for %s could not be computed; the day rolls without it",
+                          day)
+            return
+        text = json.dumps(summary, sort_keys=True, separators=(",", ":"))
+        self._set_meta("kpi_daily", text)
+        self._emit("kpi.daily", summary)
+        self._cmd.after_commit.append(lambda: setattr(self, "kpi_daily", json.loads(text)))
 
     def _prefix_notices(self, day: str) -> list[str]:
         out = []

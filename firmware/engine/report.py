@@ -1,5 +1,9 @@
 """Day KPIs from the engine's outbox: waits, service times, SLA, no-shows, ratings, peaks.
 
+Deprecated (issue 18): ``tessera report`` now computes every KPI once, in
+:mod:`tessera.report` from the store's tables (docs/kpi.md); this module stays for
+a copy of the event stream without its store.
+
 Computed from the events (the same facts HQ receives), so a report can be
 rebuilt from any copy of the event stream. :func:`read_events` reads them from
 an engine store without writing a byte next to it (no ``-wal``/``-shm``), and

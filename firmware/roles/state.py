@@ -35,7 +35,8 @@ def kiosk_state(branch: Branch) -> StateSource:
 
 
 def engine_state(branch: Branch) -> StateSource:
-    """``state/queue-{service}`` and ``state/counter-{counter}`` from the engine."""
+    """``state/queue-{service}``, ``state/counter-{counter}`` and ``state/kpi`` (the last
+    closed business day's KPI summary, once a day has closed) from the engine."""
     device = device_id(branch.cfg, "engine")
 
     def report() -> State:
@@ -44,6 +45,9 @@ def engine_state(branch: Branch) -> StateSource:
             yield device, f"queue-{sid}", {"service": sid, **q}
         for cid, c in snap["counters"].items():
             yield device, f"counter-{cid}", {"counter": cid, **c}
+        kpi = getattr(branch.engine, "kpi_daily", None)  # the last closed day's KPIs
+        if kpi is not None:
+            yield device, "kpi", kpi
     return report
 
 

@@ -45,7 +45,6 @@ from tessera.demo.hardware import simulated_hardware
 from tessera.dispatch import Binding
 from tessera.display.voice import generate_clips
 from tessera.engine.models import Ticket
-from tessera.engine.report import day_report
 from tessera.mqtt.broker import acl_text, bridge_lines, write_broker_files
 from tessera.printing.layout import QR, Line, Logo, TicketDoc
 from tessera.roles.branch import Branch
@@ -354,8 +353,11 @@ def _engine_db(b: Built) -> Path:
 
 
 def _report(b: Built) -> dict[str, Any]:
-    """``tessera report``'s KPIs of the engine's events, with the config it loads."""
-    return day_report(_eng(b).events_since(0), b.loaded, "2026-03-02")
+    """``tessera report``'s KPIs (tessera.report) of the engine's store, with the config it
+    loads."""
+    from tessera.report import compute, read_facts
+
+    return compute(read_facts(_eng(b).conn, ["2026-03-02"], b.loaded), b.loaded)
 
 
 def _broker_file(b: Built, name: str) -> str:
@@ -466,6 +468,10 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "counters[].panel.login": R("sim", True, lambda b: (
         _role(b).pad is not None, _binds(b, "done")[0].hold_action), (True, "logout")),
     "counters[].board_address": R("sim", "11", lambda b: _addresses(b, "field"), ["11"]),
+    # the engine rates k1's presses on its own scale (3 buttons, engine.rating_scale 4)
+    "counters[].rating_scale": R("sim", 3, lambda b: (_eng(b).rate("k1", 3).score, _eng(
+        b).conn.execute("SELECT scale FROM ratings ORDER BY id DESC LIMIT 1").fetchone()[0]),
+        (3, 3)),
     # [[staff]]
     "staff[].id": R("sim", "t-1", lambda b: _role(b).pad.staff_for("1231")),
     "staff[].code": R("sim", "1231", lambda b: next(iter(_role(b).pad._codes))),

@@ -52,6 +52,7 @@ id = "c1"
 number = 1
 services = [{ service = "cash" }]
 panel = { next = 5, recall = 6, no_show = 19, done = 26, ratings = [20, 21, 16], login = true }
+rating_scale = 3
 
 [[counters]]
 id = "c2"
@@ -59,6 +60,7 @@ number = 2
 services = [{ service = "cash" }]
 staff = "t-bob"
 panel = { next = 12, done = 8, ratings = [0, 1, 11], login = true }
+rating_scale = 3
 
 [[staff]]
 id = "t-ann"

@@ -62,6 +62,8 @@ def test_contracts_are_kept() -> None:
     ("drivers", "from tessera import demo", "drivers never import the firmware"),
     ("drivers", "from tessera import _version", "drivers never import the firmware"),
     ("sim", "from tessera.printing import encoder", "never imports the drivers' encoders"),
+    ("roles", "import matplotlib", "charts stay in tessera.report.render"),
+    ("engine", "from tessera.report import render", "charts stay in tessera.report.render"),
 ])
 def test_a_violation_breaks_its_contract(tmp_path: Path, package: str, line: str,
                                          contract: str) -> None:

@@ -208,7 +208,8 @@ def test_device_checks_are_scoped_to_the_roles_that_own_the_device(tmp_path: Pat
 
 # --------------------------------------------------------------------------- staff login
 
-LOGIN_PANEL = "panel = { next = 5, recall = 6, done = 7, ratings = [20, 21, 16], login = true }"
+LOGIN_PANEL = ("panel = { next = 5, recall = 6, done = 7, ratings = [20, 21, 16], login = true }"
+               "\nrating_scale = 3")
 STAFF = """
 [[staff]]
 id = "ann"
@@ -279,7 +280,8 @@ def test_code_digits_are_checked_against_every_login_panel() -> None:
     # a 4-button login panel accepts digit 4; the 3-button one does not
     text = LOGIN_GOOD.replace('code = "2113"', 'code = "2114"').replace(
         "[kiosk]", '[[counters]]\nid = "c2"\nnumber = 2\nservices = [{ service = "loans" }]\n'
-        "panel = { next = 8, done = 9, ratings = [10, 11, 12, 13], login = true }\n\n[kiosk]")
+        "panel = { next = 8, done = 9, ratings = [10, 11, 12, 13], login = true }\n"
+        "rating_scale = 4\n\n[kiosk]")
     errs = errors_of(text)
     assert [e for e in errs if e.startswith("staff[")] == [
         "staff[1].code: uses a digit above 3, but counters[0] ('c1') logs in on 3 rating "

@@ -287,13 +287,14 @@ def _foreign(path: Path, sql: str) -> Path:
      "has no outbox table: a damaged engine store"),
     (lambda p, store: p.mkdir(), "is a directory, not a file"),
     (lambda p, store: None, "does not exist"),
+    # the report reads the store's tables (issue 18, docs/kpi.md), no longer the events
     (lambda p, store: (p.write_bytes(store.read_bytes()), _foreign(
-        p, "PRAGMA journal_mode = DELETE; UPDATE outbox SET body = 'not json' WHERE seq = 2;")),
-     "event seq 2 is not a Tessera event envelope"),
+        p, "PRAGMA journal_mode = DELETE; UPDATE tickets SET issued_at = 'soon';")),
+     "a value the report needs is missing or wrong (tickets row 1: issued_at is 'soon', "
+     "not a number); the store is damaged"),
     (lambda p, store: (p.write_bytes(store.read_bytes()), _foreign(
-        p, "PRAGMA journal_mode = DELETE; UPDATE outbox SET body = "
-           "json_remove(body, '$.data.service') WHERE type = 'ticket.issued';")),
-     "(ticket.issued): a field the report needs is missing or wrong ('service')"),
+        p, "PRAGMA journal_mode = DELETE; DROP TABLE visits;")),
+     "has no visits table: a damaged engine store"),
 ])
 def test_7_report_refuses_a_store_it_cannot_read_and_leaves_it_untouched(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, expected: str) -> None:

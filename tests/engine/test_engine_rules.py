@@ -163,7 +163,7 @@ def test_feedback_bound_duplicate_unbound_alert(engine: Engine, clock: VirtualCl
     assert engine.rate("c1", 1).status == "unbound"
     alerts = [e["data"] for e in engine.events_since(0) if e["type"] == "feedback.alert"]
     assert alerts == [{"ticket_id": tid, "counter": "c1", "staff": "t-009", "service": "cash",
-                       "score": 1}]
+                       "score": 1, "scale": 5}]  # scale: the counter's (issue 15)
     with pytest.raises(E.BadScore):
         engine.rate("c1", 6)
     with pytest.raises(E.UnknownCounter):
