@@ -258,7 +258,7 @@ class EngineCore:
                 self._days.window = (day, *self._day_bounds(now, day))
             return  # same day, or the clock went backwards: never roll back
         if stored is not None:
-            self._end_day(stored)
+            self._end_day(stored, day)
         self._set_meta("business_day", day)
         if self._meta("last_ts") is None:
             self._set_meta("last_ts", repr(now))
@@ -280,7 +280,17 @@ class EngineCore:
             hi = (hi + now) / 2 if hi - now > 1 else now
         return lo, hi
 
-    def _end_day(self, day: str) -> None:
+    def _end_day(self, day: str, new_day: str) -> None:
+        """End business day ``day`` as ``new_day`` begins (docs/engine.md, "Business day").
+
+        A ticket called or served at a counter is never voided: it stays with its counter
+        and ends normally in ``new_day``. A waiting (or printing) ticket of a service with
+        ``at_day_end = "carry"`` keeps its place and number; every other open ticket is
+        voided (its stay ends: visit outcome ``void``, reason ``day_end``). A kept ticket
+        moves into ``new_day`` with its sequence (event ``ticket.carried``), so the UNIQUE
+        (business_day, origin, seq) index keeps every live number unique, the new day's
+        numbering of its origin continues above it, and it counts in ``new_day``.
+        """
         # Every open ticket belongs to ``day`` or before (the stored day only moves forward),
         # so no day filter: each open state comes through its own small index instead, the
         # partial ones for issued and waiting, the counters' current for called/serving.
@@ -290,11 +300,27 @@ class EngineCore:
             f"UNION ALL SELECT {TICKET_COLS} FROM tickets WHERE id IN (SELECT current FROM "
             "counters) AND state IN ('called', 'serving') ORDER BY qorder").fetchall()
         for t in map(TicketRow._make, rows):
+            svc = self._services.get(t.service)
+            if t.state in ("called", "serving") or (svc is not None and
+                                                     svc.at_day_end == "carry"):
+                try:
+                    self.conn.execute("UPDATE tickets SET business_day = ? WHERE id = ?",
+                                      (new_day, t.id))
+                except sqlite3.IntegrityError:
+                    pass  # its number is taken in new_day (left from an older day): void it
+                else:
+                    self._emit("ticket.carried", {**_ref(t), "state": t.state,
+                                                  "from_day": t.business_day,
+                                                  "business_day": new_day})
+                    continue
             if t.state != "issued":  # a ticket never confirmed as printed never queued
                 self._end_visit(t, "void", reason="day_end")
             self._set_state(t, "void", ended_at=self._cmd.now)
             self._emit("ticket.void", {**_ref(t), "reason": "the business day ended"})
-        self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
+            if t.counter is not None and t.state in ("called", "serving"):
+                self.conn.execute("UPDATE counters SET current = NULL WHERE current = ?",
+                                  (t.id,))
+        self.conn.execute("UPDATE counters SET priority_streak = 0")
 
     def _prefix_notices(self, day: str) -> list[str]:
         out = []

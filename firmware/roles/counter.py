@@ -38,7 +38,7 @@ from typing import Any, ParamSpec, TypeVar
 from tessera.clock import Clock
 from tessera.config import STAFF_CODE_DIGITS, BranchConfig, Counter
 from tessera.dispatch import Act
-from tessera.engine.errors import DomainError
+from tessera.engine.errors import CounterBusy, DomainError
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.errors import DeviceError
 from tessera.roles.ports import CounterEngine, Led, TextBoard
@@ -57,6 +57,10 @@ LOGIN_FAILS_TO_LOCK = 3  # wrong codes in a row that lock the code pad
 LOGIN_LOCK_S = 30.0  # clock seconds a locked pad ignores codes
 LOGIN_IDLE_S = 10.0  # a partial code is dropped after this long without a key
 LOGIN_NOTICE_S = 3.0  # "ERR" or the new staff id stays on the board this long, or to the next key
+
+
+class _TicketOpen(Exception):
+    """The engine refused a logout's close: a ticket is called or served at the counter."""
 
 
 class CodePad:
@@ -371,12 +375,17 @@ class CounterRole:
         return state
 
     def _logout(self) -> CounterState | None:
-        if self.current is not None:
+        # The engine decides whether a ticket is still open here (it refuses to close a
+        # busy counter): the panel's own record can be behind it, e.g. a ticket the day
+        # roll voided, and a teller must never be kept logged in by a stale record.
+        try:
+            state = self._command(self._close_unless_busy)
+        except _TicketOpen:
             self._refuse("ticket_open")  # finish or no-show it first: no customer is stranded
             self._show()
             return None
-        state = self._close_counter()
         if state is not None:
+            self.current = None
             log.info("counter %s: %s logged out", self.id, self.staff)
             self._set_staff(None)
         self._show()
@@ -394,6 +403,12 @@ class CounterRole:
 
     def _close_counter(self) -> CounterState | None:
         return self._command(self.engine.close_counter, self.id)
+
+    def _close_unless_busy(self) -> CounterState:
+        try:
+            return self.engine.close_counter(self.id)
+        except CounterBusy as e:
+            raise _TicketOpen(str(e)) from e
 
     def _refuse(self, code: str) -> None:
         self.last_error = code
