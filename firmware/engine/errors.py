@@ -114,3 +114,19 @@ ALL_ERRORS: tuple[type[DomainError], ...] = (
     CounterPaused, CounterBusy, NoCurrentTicket, BadState, UnknownTicket, ClockUntrusted,
     NumbersExhausted, UnknownBooking, BookingWindow, BadScore, UnknownPriority,
 )
+
+
+# clock set by staff (issue 15, docs/engine.md "Clock trust")
+class BadClockTime(DomainError, ValueError):
+    code = "bad-time"
+
+
+class ClockBackwards(DomainError, ValueError):
+    code = "clock-backwards"
+
+
+class ClockSynced(DomainError, RuntimeError):
+    code = "clock-synced"
+
+
+ALL_ERRORS += (BadClockTime, ClockBackwards, ClockSynced)
