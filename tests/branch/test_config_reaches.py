@@ -433,6 +433,8 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "services[].sla_target": R("sim", 0.8,
                                lambda b: _report(b)["services"]["cash"]["sla_target_pct"], 80.0),
     "services[].number_width": R("sim", 4, lambda b: len(_issue(b, "cash").number) - 1),
+    # what _end_day reads at the roll (the behaviour: tests/engine/test_engine_day_end.py)
+    "services[].at_day_end": R("sim", "carry", lambda b: _eng(b)._services["cash"].at_day_end),
     # [[counters]] (k1, on its own Pi with a full login panel)
     "counters[].id": R("sim", "k1", lambda b: (_role(b).id,
                                                next(iter(_eng(b).snapshot()["counters"]))),
