@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
+from tessera.engine.clocktrust import ClockSet
 from tessera.engine.errors import ALL_ERRORS, DomainError
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.errors import DeviceError
@@ -211,6 +212,10 @@ class RemoteEngine:
 
     def rate(self, counter: str, score: int) -> Rating:
         return self._call(Rating, "rate", counter=counter, score=score)
+
+    def set_clock(self, when: str, *, staff: str) -> ClockSet:
+        """Staff set the engine's time (``set-clock``; the engine names this device)."""
+        return self._call(ClockSet, "set-clock", time=when, staff=staff)
 
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:

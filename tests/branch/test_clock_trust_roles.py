@@ -70,3 +70,106 @@ def test_the_kiosk_refuses_until_staff_set_the_time(tmp_path: Path,
         assert timedelta(0) <= issued - (start + timedelta(minutes=5)) < timedelta(minutes=1)
         [event] = [e for e in branch.engine.events_since(0) if e["type"] == "clock.set"]
         assert event["data"]["staff"] == "t-001"
+
+
+DESK_TOML = """
+[branch]
+tenant = "city-health"
+branch = "clinic-north"
+timezone = "Europe/London"
+
+[clock]
+trust = "flag-file"
+sync_flag = "{dir}/never-synced"
+
+[storage]
+dir = "{dir}/var"
+
+[gpio]
+pin_factory = "mock"
+debounce_ms = 1
+hold_ms = 1000
+repeat_ms = 1
+
+[[services]]
+id = "reception"
+prefix = "R"
+names = {{ en = "Reception" }}
+
+[[counters]]
+id = "desk"
+number = 1
+services = [{{ service = "reception" }}]
+
+[counters.panel]
+next = 5
+recall = 6
+transfer = 13
+no_show = 19
+done = 26
+ratings = [20, 21, 16]
+login = true
+
+[[staff]]
+id = "r-amara"
+code = "1323"
+"""
+
+
+@pytest.mark.timeout(120)
+def test_staff_set_the_clock_on_a_login_panel(tmp_path: Path, mock_pins: object) -> None:
+    """Code on the rating buttons, hold NEXT: clock entry from the counter's clock
+    (08:00 after the power cut); RECALL +1 h, NEXT +1 min, NO-SHOW -1 min; DONE sets it."""
+    from datetime import UTC
+
+    from tessera.config import parse_config
+    from tessera.engine.errors import ClockUntrusted
+    from tessera.sim.scenario import press_pin
+
+    cfg = parse_config(DESK_TOML.format(dir=tmp_path), base_dir=tmp_path)
+    branch = build_branch(cfg, VirtualClock(datetime(2026, 3, 27, 8, 0, tzinfo=UTC)),
+                          roles=("engine", "counter"))
+    try:
+        engine, role, pins = branch.engine, branch.counters["desk"], branch.factories["main"]
+        panel = cfg.counter("desk").panel
+        assert panel is not None
+        n = branch.router.handled
+
+        def press(pin: int, hold_s: float = 0.0) -> None:
+            nonlocal n
+            press_pin(pins.pin(pin), hold_s=hold_s, settle_s=0.005)
+            n += 1
+            assert branch.router.wait_for(n, timeout_s=30)
+
+        with pytest.raises(ClockUntrusted):
+            engine.issue("reception")
+        press(panel.next)  # NEXT with nothing typed: still refused, no clock entry
+        assert role.refusals["logged_out"] == 1 and role.clock_entry is None
+        def enter() -> None:
+            for d in "1323":
+                press(panel.ratings[int(d) - 1])
+            press(panel.next, hold_s=1.5)
+            assert role.board_text() == "T08:00" and role.logged_out
+
+        enter()
+        press(panel.recall)
+        press(panel.done, hold_s=1.5)  # a held DONE leaves, setting nothing
+        assert role.clock_entry is None and role.board_text() == "LOGIN"
+        assert not [e for e in engine.events_since(0) if e["type"] == "clock.set"]
+        enter()
+        for pin in (panel.recall, panel.recall, panel.next, panel.next, panel.next,
+                    panel.no_show, panel.transfer, panel.recall):
+            press(pin)
+        assert role.board_text() == "T10:02"
+        press(panel.ratings[0])  # a digit does nothing here
+        assert role.board_text() == "T10:02"
+        press(panel.done)
+        assert role.clock_entry is None and role.board_text() == "SET"
+        [event] = [e for e in engine.events_since(0) if e["type"] == "clock.set"]
+        assert (event["data"]["staff"], event["data"]["time"]) == (
+            "r-amara", "2026-03-27T10:02:00.000Z")
+        t = engine.issue("reception")
+        assert t.number == "R001" and t.issued_at.startswith("2026-03-27T10:02")
+        assert role.logged_out  # setting the clock logs nobody in
+    finally:
+        branch.close()
