@@ -118,6 +118,9 @@ class Service(_Section, frozen=True):
     number_width: Annotated[int, Meta(ge=1, le=6)] = 3
     # the service a ticket moves to on DONE, keeping its number (tessera.engine.routes)
     then: str | None = None
+    # what the day roll does with tickets still waiting: "void" them (the default) or
+    # "carry" them into the new business day, keeping their numbers (a 24-hour service)
+    at_day_end: Literal["void", "carry"] = "void"
 
     def name(self, lang: str) -> str:
         return self.names.get(lang) or next(iter(self.names.values()), self.id)
@@ -366,14 +369,23 @@ def parse_hhmm(text: str) -> time:
 
 
 def parse_hours(text: str) -> tuple[time, time]:
+    """``"HH:MM-HH:MM"`` as (start, end). An end of ``00:00`` or ``24:00`` is midnight;
+    an end earlier than the start runs past midnight (``"20:00-02:00"``) and belongs
+    to the day it opened on (see :func:`tessera.engine.day.open_span`)."""
     m = HOURS_RE.fullmatch(text)
     if not m:
         raise ValueError(f"{text!r} is not an opening span; write HH:MM-HH:MM, e.g. 08:30-12:00")
     start = parse_hhmm(f"{m[1]}:{m[2]}")
     end = time(0, 0) if f"{m[3]}:{m[4]}" == "24:00" else parse_hhmm(f"{m[3]}:{m[4]}")
-    if end != time(0, 0) and end <= start:
-        raise ValueError(f"{text!r} ends before it starts")
+    if end == start and end != time(0, 0):
+        raise ValueError(f"{text!r} has zero length; write the hours the service is open, "
+                         "e.g. 08:30-12:00 (or 20:00-02:00 past midnight)")
     return start, end
+
+
+def crosses_midnight(span: tuple[time, time]) -> bool:
+    """A span that ends on the next day (``20:00-02:00``; not ``20:00-24:00``)."""
+    return span[1] != time(0, 0) and span[1] < span[0]
 
 
 def service_spans(service: Service, weekday: int) -> list[tuple[time, time]]:

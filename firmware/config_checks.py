@@ -29,6 +29,7 @@ from tessera.config import (
     STAFF_CODE_RE,
     WEEKDAYS,
     BranchConfig,
+    Service,
     Staff,
     parse_hhmm,
     parse_hours,
@@ -147,21 +148,7 @@ def _service_checks(cfg: BranchConfig) -> list[str]:
         for lang in cfg.branch.languages:
             if lang not in s.names:
                 errs.append(f"{p}.names: no name in {show(lang)} (branch.languages lists it)")
-        for day, spans in s.hours.items():
-            if day not in (*WEEKDAYS, "default"):
-                errs.append(f"{join(p, ('hours', day))}: unknown day; use mon..sun or default")
-                continue
-            parsed: list[tuple[time, time, str]] = []
-            for j, span in enumerate(spans):
-                try:
-                    st, en = parse_hours(span)
-                    parsed.append((st, en, span))
-                except ValueError as e:
-                    errs.append(f"{p}.hours.{day}[{j}]: {e}")
-            parsed.sort()
-            for (_, e1, t1), (s2, _, t2) in itertools.pairwise(parsed):
-                if e1 == time(0, 0) or s2 < e1:
-                    errs.append(f"{p}.hours.{day}: {t1!r} and {t2!r} overlap")
+        errs += _hours_errors(cfg, p, s)
     for key, paths in _dupes((f"services[{i}].id", s.id) for i, s in enumerate(cfg.services)
                              ).items():
         errs.append(f"{paths[1]}: service id {show(key)} already used by {paths[0]}")
@@ -169,6 +156,62 @@ def _service_checks(cfg: BranchConfig) -> list[str]:
                              for i, s in enumerate(cfg.services)).items():
         errs.append(f"{paths[1]}: prefix {show(key)} already used by {paths[0]}; "
                     "each service needs its own prefix")
+    return errs
+
+
+def _hours_errors(cfg: BranchConfig, p: str, s: Service) -> list[str]:
+    """Opening hours of service ``s`` (path ``p``): each span readable and not empty, no
+    two overlapping in the week (a span past midnight runs into the next day's hours),
+    and none open across ``branch.day_rollover`` unless the service carries its queue."""
+    errs: list[str] = []
+    parsed: dict[str, list[tuple[int, int, str, int]]] = {}  # key -> (start, end min, text, j)
+    for day, spans in s.hours.items():
+        if day not in (*WEEKDAYS, "default"):
+            errs.append(f"{join(p, ('hours', day))}: unknown day; use mon..sun or default")
+            continue
+        parsed[day] = []
+        for j, span in enumerate(spans):
+            try:
+                st, en = parse_hours(span)
+            except ValueError as e:
+                errs.append(f"{p}.hours.{day}[{j}]: {e}")
+                continue
+            a = st.hour * 60 + st.minute
+            b = 1440 if en == time(0, 0) else en.hour * 60 + en.minute
+            parsed[day].append((a, b + 1440 if b <= a else b, span, j))
+    # the week as minutes from Monday 00:00; a span past Sunday midnight wraps to Monday
+    week: list[tuple[int, int, str, str, str]] = []  # start, end, key, text, weekday
+    for w, name in enumerate(WEEKDAYS):
+        key = name if name in parsed else "default" if "default" in parsed else None
+        for a, b, text, _ in parsed.get(key, []) if key else []:
+            week.append((w * 1440 + a, w * 1440 + b, key or name, text, name))
+    week.sort()
+    pairs = list(itertools.pairwise(week))
+    if week:
+        last, first = week[-1], week[0]
+        pairs.append((last, (first[0] + 7 * 1440, first[1] + 7 * 1440, *first[2:])))
+    for (a1, b1, k1, t1, d1), (a2, _, k2, t2, d2) in pairs:
+        if a2 >= b1 or (a1, k1, t1) == (a2 - 7 * 1440, k2, t2):
+            continue
+        if d1 == d2:
+            errs.append(f"{p}.hours.{k1}: {t1!r} and {t2!r} overlap")
+        else:
+            errs.append(f"{p}.hours.{k2}: {t2!r} on {d2} overlaps {t1!r} of hours.{k1}, "
+                        f"which runs past midnight from {d1}; end it earlier or start later")
+    try:
+        roll = parse_hhmm(cfg.branch.day_rollover)
+    except ValueError:
+        return errs  # reported by the branch checks
+    r = roll.hour * 60 + roll.minute
+    if s.at_day_end == "void":
+        for key, got in parsed.items():
+            for a, b, text, j in got:
+                if a < r < b or a < r + 1440 < b:
+                    errs.append(
+                        f"{p}.hours.{key}[{j}]: {text!r} is open across branch.day_rollover "
+                        f"{cfg.branch.day_rollover}, when the day roll voids the tickets still "
+                        f"waiting; move day_rollover outside the opening hours or set "
+                        f'{p}.at_day_end = "carry"')
     return errs
 
 

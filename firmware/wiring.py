@@ -127,6 +127,9 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         if engine is None and "engine" in want:
             engine = open_engine(cfg, clock, bus)
             branch.closers.append(engine.close)
+            # the roles of this process, the command server and device events read the
+            # engine's time (the system clock, or the time staff set after a power cut)
+            branch.clock = engine.clock
             branch.owns_engine = True
             from tessera.engine.upkeep import StoreUpkeep
 

@@ -149,9 +149,9 @@ class BookingCommands(IssuingCommands):
             out = [*out, *self._run(run, roll=False)]
         return list(out)
 
-    def _end_day(self, day: str) -> None:
+    def _end_day(self, day: str, new_day: str) -> None:
         self._mark_missed(self._cmd.now)  # counted in the day that ends, before its roll
-        super()._end_day(day)
+        super()._end_day(day, new_day)
 
     def _mark_missed(self, now: float) -> None:
         """In the running transaction: every booking whose window ended by ``now``."""

@@ -23,6 +23,14 @@ from tessera.clock import Clock
 from tessera.config import BranchConfig, Service, parse_hhmm
 from tessera.engine import errors as E
 from tessera.engine.appointments import Booking, load_bookings
+from tessera.engine.clocktrust import (
+    Anchor,
+    BootClock,
+    ClockSet,
+    EngineClock,
+    SystemBoot,
+    parse_local_time,
+)
 from tessera.engine.day import TrustCheck, business_day, trust_check
 from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
 from tessera.engine.models import Ticket
@@ -44,6 +52,7 @@ _STATE = _FIELD_INDEX["state"]
 _UPDATE_SQL: dict[tuple[str, ...], str] = {}  # one stable statement per column set
 TRUST_CACHE_S = 60.0  # a positive NTP check stays valid this long (timedatectl is slow)
 CLOCK_SLACK_S = 2.0  # tolerated backwards step before the clock counts as untrusted
+MAX_CLOCK_STEP_S = 31 * 86400.0  # the furthest ahead a member of staff may set the clock
 
 
 def utc_datetime(epoch: float) -> datetime:
@@ -92,9 +101,12 @@ class EngineCore:
     """
 
     def __init__(self, cfg: BranchConfig, clock: Clock, conn: sqlite3.Connection, *,
-                 trust: TrustCheck | None = None, on_commit: CommitHook | None = None) -> None:
+                 trust: TrustCheck | None = None, on_commit: CommitHook | None = None,
+                 boot: BootClock | None = None) -> None:
         self.cfg = cfg
-        self.clock = clock
+        # the engine's time: the system clock, or the last confirmed time plus the boot
+        # time elapsed since (clock trust on a Pi without RTC, engine/clocktrust.py)
+        self.clock = EngineClock(clock, boot if boot is not None else SystemBoot())
         self.conn = conn
         self.on_commit = on_commit
         self.outbox = Outbox(conn, tenant=cfg.branch.tenant, branch=cfg.branch.branch,
@@ -127,13 +139,14 @@ class EngineCore:
 
     @classmethod
     def open(cls, cfg: BranchConfig, clock: Clock, db_path: Path | None = None, *,
-             trust: TrustCheck | None = None, on_commit: CommitHook | None = None) -> Self:
+             trust: TrustCheck | None = None, on_commit: CommitHook | None = None,
+             boot: BootClock | None = None) -> Self:
         """Open (creating or migrating) the store at ``db_path`` (default
         ``<storage.dir>/engine.db``); StoreError if it is corrupt or foreign."""
         path = db_path if db_path is not None else cfg.path(cfg.storage.dir) / "engine.db"
         conn = open_store(Path(path))
         try:
-            return cls(cfg, clock, conn, trust=trust, on_commit=on_commit)
+            return cls(cfg, clock, conn, trust=trust, on_commit=on_commit, boot=boot)
         except BaseException:
             conn.close()
             raise
@@ -160,6 +173,7 @@ class EngineCore:
                 raise
             last = self._meta("last_ts")
             self._last_ts_saved = -math.inf if last is None else float(last)
+            self.clock.adopt(Anchor.loads(self._meta("clock_anchor")))  # this boot's only
             day = self._meta("business_day")
             if day is not None:
                 self.notices = self._prefix_notices(day)
@@ -175,6 +189,7 @@ class EngineCore:
                 if roll:
                     self._roll_if_due(now)
                 result = fn(now)
+                now = cmd.now  # set_clock moves the command's own time
                 if now >= self._last_ts_saved + 1.0:  # 1 s resolution is plenty for sanity
                     self.conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'last_ts' "
@@ -264,7 +279,7 @@ class EngineCore:
                 self._days.window = (day, *self._day_bounds(now, day))
             return  # same day, or the clock went backwards: never roll back
         if stored is not None:
-            self._end_day(stored)
+            self._end_day(stored, day)
             self._close_day_kpis(stored)
         self._set_meta("business_day", day)
         if self._meta("last_ts") is None:
@@ -287,7 +302,17 @@ class EngineCore:
             hi = (hi + now) / 2 if hi - now > 1 else now
         return lo, hi
 
-    def _end_day(self, day: str) -> None:
+    def _end_day(self, day: str, new_day: str) -> None:
+        """End business day ``day`` as ``new_day`` begins (docs/engine.md, "Business day").
+
+        A ticket called or served at a counter is never voided: it stays with its counter
+        and ends normally in ``new_day``. A waiting (or printing) ticket of a service with
+        ``at_day_end = "carry"`` keeps its place and number; every other open ticket is
+        voided (its stay ends: visit outcome ``void``, reason ``day_end``). A kept ticket
+        moves into ``new_day`` with its sequence (event ``ticket.carried``), so the UNIQUE
+        (business_day, origin, seq) index keeps every live number unique, the new day's
+        numbering of its origin continues above it, and it counts in ``new_day``.
+        """
         # Every open ticket belongs to ``day`` or before (the stored day only moves forward),
         # so no day filter: each open state comes through its own small index instead, the
         # partial ones for issued and waiting, the counters' current for called/serving.
@@ -297,11 +322,27 @@ class EngineCore:
             f"UNION ALL SELECT {TICKET_COLS} FROM tickets WHERE id IN (SELECT current FROM "
             "counters) AND state IN ('called', 'serving') ORDER BY qorder").fetchall()
         for t in map(TicketRow._make, rows):
+            svc = self._services.get(t.service)
+            if t.state in ("called", "serving") or (svc is not None and
+                                                     svc.at_day_end == "carry"):
+                try:
+                    self.conn.execute("UPDATE tickets SET business_day = ? WHERE id = ?",
+                                      (new_day, t.id))
+                except sqlite3.IntegrityError:
+                    pass  # its number is taken in new_day (left from an older day): void it
+                else:
+                    self._emit("ticket.carried", {**_ref(t), "state": t.state,
+                                                  "from_day": t.business_day,
+                                                  "business_day": new_day})
+                    continue
             if t.state != "issued":  # a ticket never confirmed as printed never queued
                 self._end_visit(t, "void", reason="day_end")
             self._set_state(t, "void", ended_at=self._cmd.now)
             self._emit("ticket.void", {**_ref(t), "reason": "the business day ended"})
-        self.conn.execute("UPDATE counters SET current = NULL, priority_streak = 0")
+            if t.counter is not None and t.state in ("called", "serving"):
+                self.conn.execute("UPDATE counters SET current = NULL WHERE current = ?",
+                                  (t.id,))
+        self.conn.execute("UPDATE counters SET priority_streak = 0")
 
     def _close_day_kpis(self, day: str) -> None:
         """The closed day's KPI summary (docs/kpi.md): a ``kpi.daily`` event and the value
@@ -333,20 +374,93 @@ class EngineCore:
         return out
 
     def _clock_problem(self, now: float) -> str | None:
-        if self.clock.monotonic() >= self._trusted_until:
-            if not self._trust():
-                how = {"timedatectl": "timedatectl reports no NTP sync",
-                       "flag-file": f"{self.cfg.clock.sync_flag} does not exist",
-                       "always": "the trust check failed"}[self.cfg.clock.trust]
-                return (f"The clock is not synchronised ({how}). Tickets cannot be issued "
-                        "until the time is set (check the network/NTP).")
-            self._trusted_until = self.clock.monotonic() + TRUST_CACHE_S
+        """Why tickets cannot be issued at ``now`` (None: they can). Policy per
+        ``clock.trust`` in docs/engine.md, "Clock trust"."""
+        clock = self.clock
+        if clock.monotonic() >= self._trusted_until:
+            synced = self._trust()
+            if self.cfg.clock.trust != "always":  # "always" has no sync source to follow
+                clock.synced = synced
+                if synced:  # the system clock is right: the anchor follows it
+                    anchor = clock.anchor_now(clock.base.now().timestamp(), "ntp")
+                    clock.adopt(anchor)
+                    self._set_meta("clock_anchor", anchor.dumps())
+            if not (synced or clock.anchored()):
+                return self._untrusted_why()
+            self._trusted_until = clock.monotonic() + TRUST_CACHE_S
         last = self._last_ts_saved
         if now < last - CLOCK_SLACK_S:
             return (f"The clock reads {rfc3339(utc_datetime(now))}, earlier than the last recorded "
                     f"activity at {rfc3339(utc_datetime(last))}. Set the correct time (NTP) "
                     "before issuing tickets.")
         return None
+
+    def _untrusted_why(self) -> str:
+        how = {"timedatectl": "timedatectl reports no NTP sync",
+               "flag-file": f"{self.cfg.clock.sync_flag} does not exist",
+               "always": "the trust check failed"}[self.cfg.clock.trust]
+        fix = ('Tickets cannot be issued until the time is set (check the network/NTP, or '
+               'a member of staff sets it: tessera clock set "YYYY-MM-DD HH:MM" --staff ID).')
+        old = Anchor.loads(self._meta("clock_anchor"))
+        if old is None:
+            return f"The clock is not synchronised ({how}). {fix}"
+        who = f"{old.source}{' ' + old.staff if old.staff else ''}"
+        return (f"The clock is not synchronised ({how}) and this Pi has restarted since its "
+                f"time was last confirmed ({rfc3339(utc_datetime(old.true_ts))}, by {who}): "
+                f"a Pi without a real-time clock starts with an old time after a power cut. "
+                f"{fix}")
+
+    def set_clock(self, when: str, *, staff: str, device: str = "") -> ClockSet:
+        """A member of staff sets the engine's time (local ``"YYYY-MM-DD HH:MM"``).
+
+        Refused while the sync source vouches for the system clock (``clock-synced``), for
+        a time earlier than the last recorded activity (``clock-backwards``: tickets are
+        never issued under a clock that went backwards) and for an unreadable time
+        (``bad-time``). Emits ``clock.set`` naming the staff id and device.
+        """
+        try:
+            true = parse_local_time(when, self._tz).timestamp()
+        except ValueError as e:
+            raise E.BadClockTime(str(e)) from None
+        if not staff:
+            raise E.BadClockTime("Say who sets the clock (a staff id).")
+
+        def run(now: float) -> ClockSet:
+            clock = self.clock
+            if self.cfg.clock.trust != "always":
+                clock.synced = self._trust()
+                if clock.synced:
+                    raise E.ClockSynced(
+                        f"The clock is synchronised by NTP (it reads "
+                        f"{rfc3339(utc_datetime(clock.base.now().timestamp()))}); it is not "
+                        "set by hand.")
+            last = self._last_ts_saved
+            if true < last - CLOCK_SLACK_S:
+                raise E.ClockBackwards(
+                    f"{when.strip()} is earlier than the last recorded activity at "
+                    f"{rfc3339(utc_datetime(last))}: check the date and time, and write the "
+                    "local time as YYYY-MM-DD HH:MM.")
+            if true > max(now, last) + MAX_CLOCK_STEP_S:
+                raise E.BadClockTime(
+                    f"{when.strip()} is more than {MAX_CLOCK_STEP_S // 86400:.0f} days after "
+                    f"both the clock ({rfc3339(utc_datetime(now))}) and the last recorded "
+                    "activity: check the date (a day roll that far ahead would end every "
+                    "queue); after a longer shutdown wait for NTP.")
+            anchor = clock.anchor_now(true, "staff", staff)
+            self._set_meta("clock_anchor", anchor.dumps())
+            self._cmd.now = true  # this command's events and last_ts carry the new time
+            self._emit("clock.set", {"staff": staff, "device": device,
+                                     "time": rfc3339(utc_datetime(true)),
+                                     "previous": rfc3339(utc_datetime(now)),
+                                     "step_s": round(true - now, 1), "source": "staff"})
+
+            def adopt() -> None:
+                clock.adopt(anchor)
+                self._trusted_until = -math.inf  # decide again from the new anchor
+            self._cmd.after_commit.append(adopt)
+            return ClockSet(rfc3339(utc_datetime(true)), rfc3339(utc_datetime(now)),
+                            round(true - now, 1), staff, device)
+        return self._run(run, roll=False)
 
     def _require_trusted_clock(self, now: float) -> None:
         problem = self._clock_problem(now)

@@ -28,27 +28,47 @@ def business_day(now: datetime, tz: ZoneInfo, rollover: time) -> date:
     return (local - timedelta(hours=rollover.hour, minutes=rollover.minute)).date()
 
 
+def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """Wall time ``at`` on ``day`` in ``tz`` as aware UTC (PEP 495, ``fold=0``): a wall
+    time that happens twice (DST fall-back) is its first occurrence; one that does not
+    exist (spring-forward) is read with the offset before the change (01:30 on the
+    night clocks go forward is 02:30 summer time)."""
+    return datetime.combine(day, at, tz).astimezone(UTC)
+
+
+def spans_on(service: Service, day: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The opening spans that start on local date ``day``, as aware UTC (start, end): a
+    span past midnight (``20:00-02:00``) ends on the next day and belongs to ``day``."""
+    out = []
+    for start, end in service_spans(service, day.weekday()):
+        end_day = day + timedelta(days=1) if end == time(0, 0) or end < start else day
+        out.append((local_instant(day, start, tz), local_instant(end_day, end, tz)))
+    return out
+
+
 def open_span(service: Service, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime] | None:
-    """The opening span (local start, local end as aware UTC) containing ``now``, or None."""
-    local = now.astimezone(tz)
-    day = local.date()
-    for start, end in service_spans(service, local.weekday()):
-        s = datetime.combine(day, start, tz)
-        e = datetime.combine(day + timedelta(days=1) if end == time(0, 0) else day, end, tz)
-        if s <= local < e:
-            return s.astimezone(UTC), e.astimezone(UTC)
+    """The opening span (start, end as aware UTC) containing ``now``, or None. A span
+    that crossed midnight comes from the day before (Friday's 20:00-02:00 is open at
+    Saturday 01:00 whatever Saturday's own hours say). Compared in UTC, so the span is
+    as long as the clock on the wall says across a DST change."""
+    at = now.astimezone(UTC)
+    today = now.astimezone(tz).date()
+    for day in (today - timedelta(days=1), today):
+        for s, e in spans_on(service, day, tz):
+            if s <= at < e:
+                return s, e
     return None
 
 
 def next_opening(service: Service, now: datetime, tz: ZoneInfo) -> datetime | None:
     """When ``service`` opens next (within a week), local time; None if never."""
-    local = now.astimezone(tz)
+    at = now.astimezone(UTC)
+    today = now.astimezone(tz).date()
     for d in range(8):
-        day = local.date() + timedelta(days=d)
-        for start, _ in sorted(service_spans(service, day.weekday())):
-            s = datetime.combine(day, start, tz)
-            if s > local:
-                return s
+        starts = sorted(s for s, _ in spans_on(service, today + timedelta(days=d), tz))
+        for s in starts:
+            if s > at:
+                return s.astimezone(tz)
     return None
 
 

@@ -124,3 +124,19 @@ class BadBookings(DomainError, ValueError):
 
 
 ALL_ERRORS += (BadBookings,)
+
+
+# clock set by staff (issue 15, docs/engine.md "Clock trust")
+class BadClockTime(DomainError, ValueError):
+    code = "bad-time"
+
+
+class ClockBackwards(DomainError, ValueError):
+    code = "clock-backwards"
+
+
+class ClockSynced(DomainError, RuntimeError):
+    code = "clock-synced"
+
+
+ALL_ERRORS += (BadClockTime, ClockBackwards, ClockSynced)

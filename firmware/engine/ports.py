@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from tessera.engine.clocktrust import ClockSet
 from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
 
 
@@ -49,6 +50,7 @@ class CounterEngine(Protocol):
     def pause(self, counter: str) -> CounterState: ...
     def resume(self, counter: str) -> CounterState: ...
     def rate(self, counter: str, score: int) -> Rating: ...
+    def set_clock(self, when: str, *, staff: str) -> ClockSet: ...  # staff, after a power cut
 
 
 class DisplayEngine(Protocol):

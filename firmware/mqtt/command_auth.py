@@ -142,6 +142,9 @@ class CommandPolicy:
                     and staff not in self.staff.get(counter, frozenset()):
                 return Refusal("forbidden", f"staff id {staff!r} is not configured "
                                "([[staff]] or counters[].staff) - at `$.args.staff`")
+        if name == "set-clock" and args.staff not in frozenset().union(*self.staff.values()):
+            return Refusal("forbidden", f"staff id {args.staff!r} is not configured "
+                           "([[staff]] or counters[].staff) - at `$.args.staff`")
         if grant.role == "kiosk" and name == "issue-ticket":
             pair = (args.service, args.priority)
             if pair not in grant.issues:

@@ -83,6 +83,16 @@ class RateArgs(_Strict):
     score: int
 
 
+class SetClockArgs(_Strict):
+    """``set-clock`` (issue 15): the local time a member of staff reads, and who they are
+    (a ``[[staff]]`` id or a counter's ``staff``)."""
+
+    time: Annotated[str, msgspec.Meta(min_length=16, max_length=19,
+                                      pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}"
+                                              r"(:[0-9]{2})?$")]
+    staff: Name
+
+
 class SnapshotArgs(_Strict):
     """``snapshot`` takes no arguments: it reads the engine's live state."""
 
@@ -137,6 +147,11 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     # a staff PC or console that loads the day's bookings (tessera appointments load)
     "supervisor": ("load-appointments", "snapshot"),
 }
+
+# issue 15: staff set the engine's clock after a power cut (a counter device: a panel, or
+# `tessera clock set` logged in as a counter device of mqtt.devices)
+ARGS["set-clock"] = SetClockArgs
+ROLE_COMMANDS["counter"] += ("set-clock",)
 
 _request_decoder = msgspec.json.Decoder(CommandRequest)
 _args_decoders = {name: msgspec.json.Decoder(t) for name, t in ARGS.items()}

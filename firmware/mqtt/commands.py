@@ -93,7 +93,14 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "load-appointments": lambda e, a: e.load_booking_lines(
         a.file, [(x.line, x.code, x.service, x.slot) for x in a.lines], dry_run=a.dry_run),
 }
-assert set(CALLS) == set(ARGS)
+# commands that name their sender in what they record (the device the broker vouches for)
+SENDER_CALLS: dict[str, Callable[[Any, Any, str], Any]] = {
+    "set-clock": lambda e, a, sender: e.set_clock(a.time, staff=a.staff, device=sender),
+}
+# set-clock fixes the engine's clock, so its issued_at is not held against that clock (the
+# broker's MessageExpiry still bounds how late it arrives)
+CLOCK_COMMANDS = frozenset({"set-clock"})
+assert set(CALLS) | set(SENDER_CALLS) == set(ARGS)
 READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless
 
 
@@ -190,7 +197,7 @@ class CommandServer:
             age = (self.clock.now() - parse_issued_at(req.issued_at)).total_seconds()
         except ValueError as e:
             return self._rej(cid, "invalid", f"issued_at: {e} - at `$.issued_at`")
-        if abs(age) > self.max_age_s:
+        if abs(age) > self.max_age_s and name not in CLOCK_COMMANDS:
             return self._rej(cid, "expired", f"issued {age:.1f} s ago; requests are valid for "
                              f"{self.max_age_s:g} s (check the sender's clock) - at "
                              "`$.issued_at`")
@@ -217,7 +224,9 @@ class CommandServer:
 
         try:
             with self.engine_lock, self._recording(record):
-                result = CALLS[name](self.engine, args)
+                call = SENDER_CALLS.get(name)
+                result = call(self.engine, args, sender) if call is not None \
+                    else CALLS[name](self.engine, args)
         except DomainError as e:
             resp = CommandResponse(cid, "rejected", e.code, str(e))
             self._store(self.conn, sender, cid, name, resp)  # nothing changed: own commit

@@ -38,9 +38,11 @@ from typing import Any, ParamSpec, TypeVar
 from tessera.clock import Clock
 from tessera.config import STAFF_CODE_DIGITS, BranchConfig, Counter
 from tessera.dispatch import Act
-from tessera.engine.errors import DomainError
+from tessera.engine.clocktrust import ClockSet
+from tessera.engine.errors import CounterBusy, DomainError
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.errors import DeviceError
+from tessera.roles.clock_panel import ClockEntry
 from tessera.roles.ports import CounterEngine, Led, TextBoard
 from tessera.roles.remote import EngineUnreachable
 
@@ -49,7 +51,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 # what a panel action gives back: the engine's answer, the selected transfer target, or
 # None when it was refused or did nothing
-Answer = Ticket | CounterState | Rating | str | None
+Answer = Ticket | CounterState | Rating | ClockSet | str | None
 
 CONFIRM_BLINK_S = 0.9
 
@@ -57,6 +59,10 @@ LOGIN_FAILS_TO_LOCK = 3  # wrong codes in a row that lock the code pad
 LOGIN_LOCK_S = 30.0  # clock seconds a locked pad ignores codes
 LOGIN_IDLE_S = 10.0  # a partial code is dropped after this long without a key
 LOGIN_NOTICE_S = 3.0  # "ERR" or the new staff id stays on the board this long, or to the next key
+
+
+class _TicketOpen(Exception):
+    """The engine refused a logout's close: a ticket is called or served at the counter."""
 
 
 class CodePad:
@@ -165,6 +171,7 @@ class CounterRole:
         self.pad = CodePad({st.code: st.id for st in cfg.staff}) \
             if panel is not None and panel.login else None
         self._shown: str | None = None  # last text sent to the board
+        self.clock_entry: ClockEntry | None = None  # staff setting the clock (clock_panel)
 
     @property
     def logged_out(self) -> bool:
@@ -199,6 +206,8 @@ class CounterRole:
             if action is Act.RATE:
                 if not isinstance(score, int):
                     raise ValueError(f"a rating needs a score 1..5, not {score!r}")
+                if self.clock_entry is not None:
+                    return None  # no digits while the clock is being set
                 if self.logged_out:
                     self._code_digit(score)
                     return None
@@ -207,6 +216,8 @@ class CounterRole:
                 raise ValueError("a counter has no kiosk buttons (Act.ISSUE)")
             if self.pad is not None:
                 self.pad.notify(None, self.clock.monotonic())
+                if self.clock_entry is not None:
+                    return self._clock_key(action)
                 if self.logged_out:
                     return self._logged_out_key(action)
                 if action is Act.LOGOUT:  # a hold of DONE (never also a tap: see dispatch)
@@ -236,6 +247,8 @@ class CounterRole:
         with self._lock:
             if self._rating_until is not None and self.clock.monotonic() > self._rating_until:
                 self._end_rating_window()
+            if self.clock_entry is not None and self.clock_entry.expired(self.clock.monotonic()):
+                self.clock_entry = None  # a half-set time never stays on the sign
             if self.pad is not None and self.board is not None \
                     and self.board_text() != self._shown:
                 self._show()
@@ -325,11 +338,51 @@ class CounterRole:
     def _logged_out_key(self, action: Act) -> CounterState | None:
         if action is Act.LOGOUT:
             return None  # holding DONE with nobody logged in: nothing to do
+        if action is Act.PAUSE and self._enter_clock():
+            return None  # a code, then a held NEXT (or PAUSE): set the clock
         if action is not Act.DONE:
             self._refuse("logged_out")
             self._show()
             return None
         return self._submit_code()
+
+    def _enter_clock(self) -> bool:
+        """A staff code then PAUSE (a held NEXT) on a logged-out panel: clock entry for that
+        staff id (tessera.roles.clock_panel). False when no code was typed."""
+        assert self.pad is not None
+        now = self.clock.monotonic()
+        if self.pad.locked(now):
+            self._refuse("locked")
+        elif not (code := self.pad.take(now)):
+            return False
+        else:
+            staff = self.pad.staff_for(code)
+            if staff is None:
+                self._refuse("bad_login")
+                self.pad.failed(now)
+            else:
+                log.info("counter %s: %s sets the clock", self.id, staff)
+                self.clock_entry = ClockEntry(staff, self.clock.now().astimezone(self.cfg.tz),
+                                              now=now)
+        self._show()
+        return True
+
+    def _clock_key(self, action: Act) -> Answer:
+        entry = self.clock_entry
+        assert entry is not None and self.pad is not None
+        now = self.clock.monotonic()
+        result: Answer = None
+        if action in (Act.LOGOUT, Act.PAUSE):  # a held DONE or NEXT leaves, setting nothing
+            self.clock_entry = None
+        elif action is Act.DONE:
+            result = self._command(self.engine.set_clock, entry.when(), staff=entry.staff)
+            if result is not None:
+                self.clock_entry = None
+                self.pad.notify("SET", now)
+        else:
+            entry.key(action, now=now)
+        self._show()
+        return result
 
     def _code_digit(self, digit: int) -> None:
         assert self.pad is not None
@@ -371,12 +424,17 @@ class CounterRole:
         return state
 
     def _logout(self) -> CounterState | None:
-        if self.current is not None:
+        # The engine decides whether a ticket is still open here (it refuses to close a
+        # busy counter): the panel's own record can be behind it, e.g. a ticket the day
+        # roll voided, and a teller must never be kept logged in by a stale record.
+        try:
+            state = self._command(self._close_unless_busy)
+        except _TicketOpen:
             self._refuse("ticket_open")  # finish or no-show it first: no customer is stranded
             self._show()
             return None
-        state = self._close_counter()
         if state is not None:
+            self.current = None
             log.info("counter %s: %s logged out", self.id, self.staff)
             self._set_staff(None)
         self._show()
@@ -394,6 +452,12 @@ class CounterRole:
 
     def _close_counter(self) -> CounterState | None:
         return self._command(self.engine.close_counter, self.id)
+
+    def _close_unless_busy(self) -> CounterState:
+        try:
+            return self.engine.close_counter(self.id)
+        except CounterBusy as e:
+            raise _TicketOpen(str(e)) from e
 
     def _refuse(self, code: str) -> None:
         self.last_error = code
@@ -439,6 +503,8 @@ class CounterRole:
     # ------------------------------------------------------------------ helpers
 
     def board_text(self) -> str:
+        if self.clock_entry is not None:
+            return self.clock_entry.text()
         if self.pad is not None and self.staff is None:
             return self.pad.text(self.clock.monotonic())
         if self.transfer_choice is not None:

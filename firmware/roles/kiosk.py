@@ -23,12 +23,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from time import monotonic
 from typing import IO, Any, Protocol
 
 from tessera.clock import Clock
-from tessera.config import BranchConfig, service_spans
+from tessera.config import BranchConfig
+from tessera.engine.day import open_span
 from tessera.engine.models import Ticket
 from tessera.roles.ports import Led
 
@@ -40,16 +41,10 @@ CLOSED_CODES = ("service-closed", "past-closing")
 
 
 def span_end(cfg: BranchConfig, service: str, now: datetime) -> datetime | None:
-    """End (aware) of the opening span of ``service`` that contains ``now``; None if closed."""
-    local = now.astimezone(cfg.tz)
-    for start, end in service_spans(cfg.service(service), local.weekday()):
-        t = local.time().replace(tzinfo=None)
-        closes = datetime.combine(local.date(), end, tzinfo=cfg.tz)
-        if end == time(0, 0):
-            closes += timedelta(days=1)  # open until midnight (or all day)
-        if start <= t and local < closes:
-            return closes
-    return None
+    """End (aware, local) of the opening span of ``service`` that contains ``now``; None
+    if closed. The engine's own rule (a span past midnight belongs to the day it opened)."""
+    span = open_span(cfg.service(service), now, cfg.tz)
+    return None if span is None else span[1].astimezone(cfg.tz)
 
 
 class Issuer(Protocol):

@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
+from tessera.engine.clocktrust import ClockSet
 from tessera.engine.errors import ALL_ERRORS, DomainError
 from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
 from tessera.errors import DeviceError
@@ -220,6 +221,10 @@ class RemoteEngine:
         return self._call(BookingLoad, "load-appointments", file=source, dry_run=dry_run,
                           lines=[{"line": n, "code": c, "service": s, "slot": t}
                                  for n, c, s, t in lines])
+
+    def set_clock(self, when: str, *, staff: str) -> ClockSet:
+        """Staff set the engine's time (``set-clock``; the engine names this device)."""
+        return self._call(ClockSet, "set-clock", time=when, staff=staff)
 
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:

@@ -440,6 +440,8 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                                                     _issuer(b).template.fields(
                                                         _issue(b, "cash"))["route"]),
                          (("loans",), "Cash desk > Loans")),
+    # what _end_day reads at the roll (the behaviour: tests/engine/test_engine_day_end.py)
+    "services[].at_day_end": R("sim", "carry", lambda b: _eng(b)._services["cash"].at_day_end),
     # [[counters]] (k1, on its own Pi with a full login panel)
     "counters[].id": R("sim", "k1", lambda b: (_role(b).id,
                                                next(iter(_eng(b).snapshot()["counters"]))),
