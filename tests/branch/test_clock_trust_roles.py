@@ -100,6 +100,7 @@ names = {{ en = "Reception" }}
 id = "desk"
 number = 1
 services = [{{ service = "reception" }}]
+rating_scale = 3
 
 [counters.panel]
 next = 5

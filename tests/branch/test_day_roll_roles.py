@@ -52,6 +52,7 @@ at_day_end = "carry"
 id = "desk"
 number = 1
 services = [{{ service = "reception" }}, {{ service = "emergency" }}]
+rating_scale = 3
 panel = {{ next = 5, recall = 6, no_show = 19, done = 26, ratings = [20, 21, 16], login = true }}
 
 [[staff]]
