@@ -58,7 +58,7 @@ def branch(mosquitto: Any, collector: Any, tmp_path: Path) -> Any:
     sub = collector(broker, f"{ROOT}/#", client_id="tester")
     sub.wait_connected()
     link.start()
-    sub.wait(lambda: link.uplink.connects > 0, 10, "engine link")
+    sub.wait(lambda: link.uplink.connects > 0, 30, "engine link")
 
     def raw(sender: str, args: dict[str, Any], cid: str) -> dict[str, Any]:
         reply = f"{ROOT}/engine/res/{sender}"
@@ -66,7 +66,7 @@ def branch(mosquitto: Any, collector: Any, tmp_path: Path) -> Any:
         n = sum(m.topic == reply for m in sub.messages)
         sub.client.publish(f"{ROOT}/{sender}/req/set-clock", json.dumps(body).encode(), qos=1,
                            props=PublishProps(response_topic=reply, correlation_data=b"x"))
-        sub.wait(lambda: sum(m.topic == reply for m in sub.messages) > n, 10, "the answer")
+        sub.wait(lambda: sum(m.topic == reply for m in sub.messages) > n, 30, "the answer")
         answer: dict[str, Any] = json.loads([m.payload for m in sub.messages
                                              if m.topic == reply][-1])
         return answer
