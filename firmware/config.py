@@ -105,6 +105,8 @@ class EngineSection(_Section, frozen=True):
     number_wrap: Literal["extend", "wrap", "refuse"] = "extend"
     # completed services the wait estimate learns from
     recent_service_window: Annotated[int, Meta(ge=1, le=100_000)] = 500
+    # an 80 % range ("about 15-25 min") with every estimate: tickets, events, live
+    wait_range: bool = False
 
 
 class Service(_Section, frozen=True):

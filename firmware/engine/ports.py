@@ -10,6 +10,7 @@ tell the two apart (docs/contracts.md).
 - ``KioskEngine``: that, plus check-in of an appointment;
 - ``CounterEngine``: what a counter panel does;
 - ``DisplayEngine``: the snapshot a display rebuilds its boards from;
+- ``EstimateEngine``: live wait estimates of waiting tickets (in-process only);
 - ``EnginePort``: all of them (the all-in-one process and the command server).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from tessera.engine.live import LiveEstimate
 from tessera.engine.models import CounterState, Rating, Ticket
 
 
@@ -57,3 +59,10 @@ class DisplayEngine(Protocol):
 
 class EnginePort(KioskEngine, CounterEngine, DisplayEngine, Protocol):
     """Every command a role sends (see docs/contracts.md)."""
+
+
+class EstimateEngine(Protocol):
+    """Live wait estimates of waiting tickets (the mobile ticket page, docs/engine.md)."""
+
+    def ticket_estimate(self, ticket_id: str) -> LiveEstimate | None: ...
+    def live_estimates(self, service: str | None = None) -> list[LiveEstimate]: ...
