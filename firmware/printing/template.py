@@ -122,7 +122,8 @@ def template_errors(path: str, template: str) -> list[str]:
             template.format(**sample)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
             return [f"{path}: {show(template)} cannot be filled in ({e}); "
-                    f"{' and '.join(NUMBER_FIELDS)} are whole numbers (e.g. "
+                    f"{', '.join(NUMBER_FIELDS[:-1])} and {NUMBER_FIELDS[-1]} are whole "
+                    "numbers (e.g. "
                     "{est_wait_min:d} or {est_wait_min:.0f}), the other fields text "
                     "(e.g. {number:>5})"]
     return []

@@ -497,6 +497,8 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                           (9, True)),
     "engine.recent_service_window": R("sim", 50,
                                       lambda b: _eng(b).cfg.engine.recent_service_window),
+    # what it does to tickets and events: tests/engine/test_engine_wait_terms.py
+    "engine.wait_range": R("sim", True, lambda b: _eng(b).cfg.engine.wait_range),
     # [kiosk]
     "kiosk.device": R("sim", "front", lambda b: _lamp_device(b, _kiosk(b).leds["ready"])),
     "kiosk.buttons[].pin": R("sim", 17, lambda b: _pin(b, "issue")),

@@ -286,3 +286,39 @@ def test_mmc_figures_unchanged_without_load() -> None:
     assert estimate_wait(4, [Server(1.0, 500.0)] * 5, ServiceHistory([240.0] * 3, 240.0),
                          Load()) == pytest.approx(240.0, rel=1e-3)
     assert START.tzinfo is not None
+
+
+def test_wait_range_flag_reaches_the_ticket_and_its_template(
+        open_engine: Callable[..., Engine], clock: VirtualClock, tmp_path: Path) -> None:
+    from tessera.config import parse_config
+    from tessera.errors import ConfigError
+    from tessera.printing.template import TicketTemplate, template_errors
+
+    off = open_engine(make_config(), clock)
+    t = off.issue("cash")
+    assert (t.est_low_s, t.est_high_s) == (None, None)
+    issued = off.events_since(0)[-1]
+    assert issued["type"] == "ticket.issued" and "est_low_s" not in issued["data"]
+    f = TicketTemplate(load_config(REPO / "examples" / "bank.toml")).fields(t)
+    assert f"{f['est_low_min']}" == "" and f"{f['est_high_min']:d}" == ""
+    off.close()
+    on = Engine.open(make_config(engine_extra="wait_range = true"), clock,
+                     tmp_path / "on.db", trust=lambda: True)
+    try:
+        t = on.issue("cash")
+        data = on.events_since(0)[-1]["data"]
+        assert (data["est_low_s"], data["est_high_s"]) == (t.est_low_s, t.est_high_s)
+        f = TicketTemplate(on.cfg).fields(t)
+        assert isinstance(f["est_low_min"], int) and isinstance(f["est_high_min"], int)
+        assert f["est_high_min"] > f["est_low_min"]  # type: ignore[operator]
+    finally:
+        on.close()
+    assert template_errors("ticket.extra_line", "about {est_low_min}-{est_high_min:d} min") == []
+    with pytest.raises(ConfigError, match="wait_range"):
+        parse_config(make_config_text('wait_range = "yes"'))
+
+
+def make_config_text(engine_extra: str) -> str:
+    from engine_support import BASE_TOML
+
+    return BASE_TOML.format(position="back", engine_extra=engine_extra, cash_extra="")
