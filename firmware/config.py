@@ -149,6 +149,9 @@ class Counter(_Section, frozen=True):
     device: str = "main"
     panel: Panel | None = None
     board_address: str | None = None
+    # when the counter is expected to be staffed (services' hours format); the wait
+    # estimate counts a counter due to open and stops counting one due to close
+    hours: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
 
 class Staff(_Section, frozen=True):

@@ -184,6 +184,7 @@ class EngineHands:
         local = self.hour0 + self.now_s / 3600
         return any(c == counter and lo <= local < hi for c, lo, hi in self.staffing)
 
+
     def _next(self, counter: str) -> None:
         e = self.engine
         if self._off_duty(counter):
@@ -247,18 +248,37 @@ class EngineHands:
             "SELECT DISTINCT service FROM tickets WHERE state = 'waiting'")}
 
 
-def staffed_config(cfg: BranchConfig) -> BranchConfig:
+def staffed_config(cfg: BranchConfig,
+                   staffing: Sequence[tuple[str, float, float]] = ()) -> BranchConfig:
     """``cfg`` with a full simulated panel on every counter that has none (as the demo),
-    the clock trusted, the wait range on and no MQTT."""
+    the staffing plan as ``counters[].hours`` (the estimate knows it), the clock trusted,
+    the wait range on and no MQTT."""
     from tessera.demo.setup import _sim_panel
 
-    counters = tuple(c if c.panel is not None else msgspec.structs.replace(
-        c, panel=_sim_panel(cfg, c)) for c in cfg.counters)
+    def hours(c: Any) -> dict[str, tuple[str, ...]]:
+        off = sorted((lo, hi) for cid, lo, hi in staffing if cid == c.id)
+        if not off:
+            return dict(c.hours)
+        spans, at = [], 0.0
+        for lo, hi in [*off, (24.0, 24.0)]:
+            if lo > at:
+                spans.append(f"{_hhmm(at)}-{_hhmm(lo)}")
+            at = max(at, hi)
+        return {"default": tuple(spans)}
+
+    counters = tuple(msgspec.structs.replace(
+        c, panel=c.panel if c.panel is not None else _sim_panel(cfg, c), hours=hours(c))
+        for c in cfg.counters)
     return msgspec.structs.replace(
         cfg, counters=counters,
         clock=msgspec.structs.replace(cfg.clock, trust="always", allow_untrusted=True),
         engine=msgspec.structs.replace(cfg.engine, wait_range=True),
         mqtt=msgspec.structs.replace(cfg.mqtt, url=""))
+
+
+def _hhmm(hour: float) -> str:
+    m = round(hour * 60) % (24 * 60)
+    return f"{m // 60:02d}:{m % 60:02d}"
 
 
 def day_spec(cfg: BranchConfig, start: datetime, minutes: float,
@@ -284,14 +304,16 @@ def day_spec(cfg: BranchConfig, start: datetime, minutes: float,
 
 def run_day(cfg: BranchConfig, seed: int, *, scenario: str = "bank",
             minutes: float | None = None, customers: int | None = None,
-            db_dir: Path | None = None, day: date = DAY) -> DayResult:
-    """Play one seeded day through a fresh engine (see module docstring)."""
+            db_dir: Path | None = None, day: date = DAY, announced: bool = True) -> DayResult:
+    """Play one seeded day through a fresh engine (see module docstring). ``announced``:
+    the staffing plan is in ``counters[].hours`` (else the breaks come unannounced)."""
     import time
 
     from tessera.demo.setup import day_minutes, opening_time
 
     t0 = time.perf_counter()
-    cfg = staffed_config(cfg)
+    plan_staff = STAFFING.get(scenario, ())
+    cfg = staffed_config(cfg, plan_staff if announced else ())
     start = opening_time(cfg, day)
     span = minutes if minutes is not None else day_minutes(cfg, day)
     spec = day_spec(cfg, start, span, customers)
@@ -305,7 +327,7 @@ def run_day(cfg: BranchConfig, seed: int, *, scenario: str = "bank",
             for code, service, slot_s in plan:
                 engine.book(code, service, start + timedelta(seconds=slot_s))
             spec = dataclasses.replace(spec, bookings=[(c, s) for c, _, s in plan])
-            hands = EngineHands(cfg, engine, clock, start, STAFFING.get(scenario, ()))
+            hands = EngineHands(cfg, engine, clock, start, plan_staff)
             for c in cfg.counters:
                 if hands._off_duty(c.id):
                     hands.closed.add(c.id)
@@ -420,7 +442,7 @@ def run_days(scenario: str, seed: int, seeds: int, *,
                   "commands": d.commands, "seconds": round(d.seconds, 2)}
                  for s, d in zip(range(seed, seed + seeds), days, strict=True)],
         "seconds_per_day": round(sum(d.seconds for d in days) / len(days), 2),
-        "staffing": [list(x) for x in STAFFING.get(scenario, ())],
+        "staffing": [list(x) for x in STAFFING.get(scenario, ())],  # in counters[].hours
     }
 
 

@@ -29,7 +29,7 @@ from tessera.engine.models import Ticket
 from tessera.engine.policy import Rules
 from tessera.engine.rows import COUNTER_COLS, REAL_COLS, TICKET_COLS, CounterRow, TicketRow
 from tessera.engine.store import open_store
-from tessera.engine.waitmodel import WaitModel
+from tessera.engine.waitmodel import WaitModel, staffing
 from tessera.outbox import Outbox, rfc3339
 
 Envelope = dict[str, Any]
@@ -486,14 +486,20 @@ class EngineCore:
         for cfgc in self.cfg.counters:
             weights = {cs.service: cs.weight for cs in cfgc.services}
             row = rows.get(cfgc.id)
-            if service not in weights or row is None or row[1] != "open":
+            if service not in weights or row is None or row[1] == "paused":
+                continue
+            # counters[].hours: an open counter stops calling at the end of its span, a
+            # closed one counts from the start of its next span today
+            window = staffing(cfgc.hours, now, self._tz, row[1] == "open")
+            if window is None:
                 continue
             if len(weights) == 1:
                 share = 1.0
             else:
                 share = self._waits.shares(self.conn, self.cfg, cfgc.id, weights,
                                            busy_services, now)[service]
-            out.append(Server(share, None if row[3] is None else max(0.0, now - row[3])))
+            elapsed = None if row[3] is None or row[1] != "open" else max(0.0, now - row[3])
+            out.append(Server(share, elapsed, *window))
         return out
 
     def _estimate(self, service: str, rank: int, now: float) -> tuple[int, float]:

@@ -38,10 +38,16 @@ MIN_TAIL = 8  # residuals estimated from fewer longer samples fall back to memor
 
 @dataclass(frozen=True)
 class Server:
-    """A counter serving the service: capacity share and elapsed service (None = idle)."""
+    """A counter serving the service: capacity share and elapsed service (None = idle).
+
+    ``start_s``/``stop_s``: seconds from now when it starts / stops calling (a counter
+    due to open later, or to close: ``counters[].hours``); by default, now / never.
+    """
 
     share: float
     elapsed_s: float | None
+    start_s: float = 0.0
+    stop_s: float = math.inf
 
 
 class ServiceHistory:
@@ -96,22 +102,38 @@ class _Slots:
     def __init__(self, servers: Sequence[Server], hist: ServiceHistory,
                  load: Load | None = None) -> None:
         self.hist = hist
-        self.idle = sum(s.share for s in servers if s.elapsed_s is None)
+        always = [s for s in servers if s.start_s <= 0 and s.stop_s == math.inf]
+        self.idle = sum(s.share for s in always if s.elapsed_s is None)
         self.busy = [(s.share, bisect.bisect_right(hist.samples, s.elapsed_s), s.elapsed_s)
-                     for s in servers if s.elapsed_s is not None]
+                     for s in always if s.elapsed_s is not None]
         self.gap = 0.0 if load is None else load.gap_s
         cycle = hist.mean if load is None or load.cycle_s is None else load.cycle_s
         self.period = max(cycle + self.gap, 1.0)
         self.plain = load is None or (load.cycle_s is None and load.gap_s == 0.0)
+        # counters due to open or close: evaluated one by one
+        self.windowed = [(s.share, bisect.bisect_right(hist.samples, s.elapsed_s)
+                          if s.elapsed_s is not None else 0, s.elapsed_s, s.start_s, s.stop_s)
+                         for s in servers if s.start_s > 0 or s.stop_s < math.inf]
 
     def __call__(self, t: float) -> float:
         h = self.hist
+        total = 0.0
+        for share, i, elapsed, start, stop in self.windowed:
+            tt = min(t, stop)  # a counter that closed makes no more calls
+            if elapsed is None:
+                if tt >= start:
+                    total += share * (1.0 + (tt - start) / (h.mean if self.plain
+                                                            else self.period))
+            elif self.plain:
+                total += share * h._slots(i, elapsed, tt)
+            elif tt > self.gap:
+                total += share * self._busy(i, elapsed, tt - self.gap)
         if self.plain:
-            total = self.idle * (1.0 + t / h.mean)
+            total += self.idle * (1.0 + t / h.mean)
             for share, i, elapsed in self.busy:
                 total += share * h._slots(i, elapsed, t)
             return total
-        total = self.idle * (1.0 + t / self.period)
+        total += self.idle * (1.0 + t / self.period)
         u = t - self.gap  # a busy counter's slot comes gap_s after its customer leaves
         if u <= 0:
             return total
@@ -167,6 +189,17 @@ def estimate_wait(k_ahead: int, servers: Sequence[Server], hist: ServiceHistory,
     capacity = sum(s.share for s in servers)
     if capacity <= 0:
         return math.inf
+    wait = _solve(k_ahead, servers, hist, load, capacity)
+    if math.isinf(wait) and any(s.stop_s < math.inf for s in servers):
+        # every counter closes before this ticket's turn: the estimate as if they stayed
+        # (the closing is the branch's to handle, an infinite figure helps nobody)
+        wait = _solve(k_ahead, [Server(s.share, s.elapsed_s, s.start_s) for s in servers],
+                      hist, load, capacity)
+    return wait
+
+
+def _solve(k_ahead: int, servers: Sequence[Server], hist: ServiceHistory, load: Load | None,
+           capacity: float) -> float:
     slots = _Slots(servers, hist, load)
     lam = 0.0
     sched: tuple[float, ...] = ()

@@ -27,8 +27,10 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from tessera.config import BranchConfig
+from tessera.config import WEEKDAYS, BranchConfig, parse_hours
 from tessera.engine.estimator import Load
 from tessera.engine.policy import Rules
 
@@ -243,3 +245,38 @@ def _contested(conn: sqlite3.Connection, cfg: BranchConfig,
             spent = out.setdefault(counter or "", {})
             spent[service] = spent.get(service, 0.0) + max(0.0, ended - c)
     return out
+
+
+def counter_spans(hours: dict[str, tuple[str, ...]], now: float,
+                  tz: ZoneInfo) -> list[tuple[float, float]]:
+    """Today's staffed spans (epoch s) of a counter's ``hours`` (the services' format);
+    [] when it has none."""
+    if not hours:
+        return []
+    local = datetime.fromtimestamp(now, UTC).astimezone(tz)
+    day = local.date()
+    spans = hours.get(WEEKDAYS[day.weekday()], hours.get("default", ()))
+    out = []
+    for span in spans:
+        start, end = parse_hours(span)
+        s = datetime.combine(day, start, tz)
+        e = datetime.combine(day + timedelta(days=1) if end == time(0, 0) else day, end, tz)
+        out.append((s.timestamp(), e.timestamp()))
+    return sorted(out)
+
+
+def staffing(hours: dict[str, tuple[str, ...]], now: float, tz: ZoneInfo,
+             is_open: bool) -> tuple[float, float] | None:
+    """``(start_s, stop_s)`` from now of a counter by its ``hours``: an open counter
+    inside a span stops at its end (``(0, end)``); a closed one counts from the start of
+    its next span today to its end; None when it is not expected to call (closed with
+    no span to come, or no hours: then an open counter calls on, a closed one never)."""
+    spans = counter_spans(hours, now, tz)
+    if not spans:
+        return (0.0, math.inf) if is_open else None
+    for start, end in spans:
+        if is_open and start <= now < end:
+            return 0.0, end - now
+        if not is_open and start > now:
+            return start - now, end - now
+    return (0.0, math.inf) if is_open else None

@@ -322,3 +322,50 @@ def make_config_text(engine_extra: str) -> str:
     from engine_support import BASE_TOML
 
     return BASE_TOML.format(position="back", engine_extra=engine_extra, cash_extra="")
+
+
+def test_counters_due_to_open_or_close() -> None:
+    # a counter opening in 300 s: its first call then, one per 240 s after it
+    later = [Server(1.0, None, start_s=300.0)]
+    assert estimate_wait(0, later, EXP) == pytest.approx(300.0, rel=1e-4)
+    assert estimate_wait(1, later, EXP) == pytest.approx(540.0, rel=1e-4)
+    # two idle counters, one closing in 100 s: [1 + 100/240] + [1 + t/240] = 4 -> t = 380
+    closing = [Server(1.0, None, stop_s=100.0), Server(1.0, None)]
+    assert estimate_wait(3, closing, EXP) == pytest.approx(380.0, rel=1e-4)
+    # every counter closes before this ticket's turn: the estimate as if they stayed
+    assert estimate_wait(5, [Server(1.0, None, stop_s=100.0)], EXP) == \
+        pytest.approx(1200.0, rel=1e-4)
+
+
+def test_staffing_windows_from_counter_hours() -> None:
+    from zoneinfo import ZoneInfo
+
+    from tessera.engine.waitmodel import staffing
+
+    tz = ZoneInfo("Europe/London")
+    hours = {"default": ("09:00-12:00", "13:00-17:00")}
+    at = START.replace(hour=12, minute=30).timestamp()  # GMT = UTC in March
+    assert staffing(hours, at, tz, is_open=False) == (1800.0, 16200.0)
+    assert staffing(hours, START.replace(hour=10).timestamp(), tz, True) == (0.0, 7200.0)
+    assert staffing(hours, START.replace(hour=17, minute=30).timestamp(), tz, False) is None
+    assert staffing({}, at, tz, is_open=True) == (0.0, math.inf)
+    assert staffing({}, at, tz, is_open=False) is None
+
+
+def test_engine_counts_a_counter_due_to_open(open_engine: Callable[..., Engine],
+                                             clock: VirtualClock) -> None:
+    from tessera.config import parse_config
+    from tessera.errors import ConfigError
+
+    text = make_config_text("").replace('id = "c2"\nnumber = 2\n',
+                                        'id = "c2"\nnumber = 2\nhours = { default = '
+                                        '["09:10-17:00"] }\n')
+    engine = open_engine(parse_config(text), clock)  # 09:00: c2 is due at 09:10
+    t = engine.issue("cash")
+    assert (t.people_ahead, t.est_wait_s) == (0, pytest.approx(600.0, rel=1e-3))
+    bad = text.replace('["09:10-17:00"]', '["17:00-09:10"]').replace(
+        'hours = { default', 'hours = { moon = ["09:00-10:00"], default')
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad)
+    assert "counters[1].hours.default[0]" in str(err.value)
+    assert "counters[1].hours.moon: unknown day" in str(err.value)
