@@ -46,6 +46,9 @@ def engine_state(branch: Branch) -> StateSource:
     device = device_id(branch.cfg, "engine")
     gate = LiveGate()
     new_ticket: dict[str, tuple[int, float]] = {}  # service -> (waiting, est) as sent
+    # the live estimates are recomputed when the engine committed something (the queue or
+    # a counter moved) or every LIVE_REFRESH_S, not at every 1 s tick
+    cached: list[Any] = [None, []]  # [(last outbox seq, refresh slot), shown]
 
     def report() -> State:
         snap = branch.engine.snapshot()
@@ -62,10 +65,17 @@ def engine_state(branch: Branch) -> StateSource:
         live = getattr(branch.engine, "live_estimates", None)
         if live is None:  # a remote engine: its own process publishes these
             return
-        shown = gate.hold(live())
+        key = (branch.engine.outbox.last_seq(),
+               int(branch.engine.clock.now().timestamp() // LIVE_REFRESH_S))
+        if cached[0] != key:
+            cached[0], cached[1] = key, gate.hold(live())
+        shown = cached[1]
         for svc in branch.cfg.services:
             yield device, f"wait-{svc.id}", wait_state(svc.id, shown)
     return report
+
+
+LIVE_REFRESH_S = 15.0
 
 
 def _moved(sent: float, now: float) -> bool:
