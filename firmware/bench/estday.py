@@ -16,9 +16,10 @@ predictors of Ibrahim & Whitt (Real-time delay estimation in overloaded
 multiserver queues with abandonments, Mgmt Sci 2009; Real-time delay
 estimation based on delay history, MSOM 2009):
 
-* ``ql``: queue length, ``(k + 1)·E[S]/c`` with ``k`` the people ahead,
-  ``E[S]`` the mean of recent service times and ``c`` the counters open for
-  the service (capacity shares);
+* ``ql``: queue length, ``(k + 1)·E[S]/c`` with ``k`` the ticket's people ahead,
+  ``E[S]`` the mean of recent service times and ``c`` the open counters serving
+  the service, a shared one by its configured weight share
+  (``weighted_counters``: nothing the new estimator learned);
 * ``les``: the delay of the last customer of the service to have entered
   service (been called) before this arrival;
 * ``hol``: the elapsed delay of the customer at the head of the service's
@@ -125,13 +126,14 @@ class EngineHands:
     def take_ticket(self, button: int) -> None:
         b = self.cfg.kiosk.buttons[button]
         now = self.clock.now().timestamp()
-        ql, les, hol = self.baselines(b.service, now)
+        per_slot, les, hol = self.baselines(b.service, now, k=0)  # QL at k = 0: E[S]/c
         t = self._do(self.engine.issue, b.service, priority=b.priority)
         if t is None:
             return
+        ql = (t.people_ahead + 1) * per_slot  # k: the ticket's own people ahead
         self._do(self.engine.confirm_printed, t.id)
         local = self.hour0 + self.now_s / 3600
-        low, high = t.est_low_s, t.est_high_s
+        low, high = getattr(t, "est_low_s", None), getattr(t, "est_high_s", None)
         self.rows[t.id] = Row(t.id, t.service, t.priority, self.now_s, int(local),
                               t.people_ahead, t.est_wait_s, low, high, ql, les, hol)
 
@@ -229,23 +231,36 @@ class EngineHands:
         name = type(err).__name__
         self.refused[name] = self.refused.get(name, 0) + 1
 
-    def baselines(self, service: str, now: float) -> tuple[float, float, float]:
-        """(QL, LES, HOL) for a normal ticket of ``service`` issued now (see module doc)."""
+    def baselines(self, service: str, now: float,
+                  k: int | None = None) -> tuple[float, float, float]:
+        """(QL, LES, HOL) for a ticket of ``service`` issued now with ``k`` people ahead
+        (default: every waiting ticket of the service, as for a normal ticket)."""
         e = self.engine
-        k = e.conn.execute("SELECT COUNT(*) FROM tickets WHERE state = 'waiting' AND "
-                           "service = ? AND rank <= ?",
-                           (service, e.rules.normal_rank)).fetchone()[0]
+        if k is None:
+            k = e.conn.execute("SELECT COUNT(*) FROM tickets WHERE state = 'waiting' AND "
+                               "service = ? AND rank <= ?",
+                               (service, e.rules.normal_rank)).fetchone()[0]
         mean = e._history(service).mean
-        c = sum(s.share for s in e._servers(service, now, self._busy_services()))
+        c = self.weighted_counters(service)
         ql = (k + 1) * mean / c if c > 0 else (k + 1) * mean
         head = e.conn.execute("SELECT MIN(queued_at) FROM tickets WHERE state = 'waiting' "
                               "AND service = ?", (service,)).fetchone()[0]
         hol = 0.0 if head is None else max(0.0, now - head)
         return ql, self.last_called.get(service, 0.0), hol
 
-    def _busy_services(self) -> set[str]:
-        return {r[0] for r in self.engine.conn.execute(
-            "SELECT DISTINCT service FROM tickets WHERE state = 'waiting'")}
+    def weighted_counters(self, service: str) -> float:
+        """QL's ``c``: the open counters serving ``service``, a shared one counted by its
+        configured weight for it over the weights of its services with people waiting
+        (the engine's capacity rule before issue 19; nothing learned)."""
+        busy = {r[0] for r in self.engine.conn.execute(
+            "SELECT DISTINCT service FROM tickets WHERE state = 'waiting'")} | {service}
+        state = dict(self.engine.conn.execute("SELECT id, state FROM counters").fetchall())
+        c = 0.0
+        for counter in self.cfg.counters:
+            w = {cs.service: cs.weight for cs in counter.services}
+            if service in w and state.get(counter.id) == "open":
+                c += w[service] / sum(v for s, v in w.items() if s in busy)
+        return c
 
 
 def staffed_config(cfg: BranchConfig,

@@ -369,3 +369,24 @@ def test_engine_counts_a_counter_due_to_open(open_engine: Callable[..., Engine],
         parse_config(bad)
     assert "counters[1].hours.default[0]" in str(err.value)
     assert "counters[1].hours.moon: unknown day" in str(err.value)
+
+
+def test_live_gate_holds_estimates_that_merely_count_down() -> None:
+    from tessera.engine.live import LiveEstimate, LiveGate, moved
+
+    def est(s: float, at: float, ahead: int = 3) -> LiveEstimate:
+        return LiveEstimate("t1", "A001", "cash", None, ahead, s, None, None, 0.0, at)
+
+    sent = est(600.0, 0.0)
+    assert not moved(sent, est(575.0, 30.0))  # the sent 600 counts down to 570: 5 s off
+    assert not moved(sent, est(620.0, 30.0))  # 50 s off: under a minute
+    assert moved(sent, est(700.0, 30.0))  # 130 s off, and more than 10 % of 700
+    assert moved(sent, est(570.0, 30.0, ahead=2))  # someone ahead was called
+    # 61 s off a 1 h estimate is under 10 %: held
+    assert not moved(est(3600.0, 0.0), est(3661.0, 0.0))
+    gate = LiveGate()
+    assert gate.hold([sent]) == [sent]
+    assert gate.hold([est(575.0, 30.0)]) == [sent]  # held: the same body is published
+    new = est(700.0, 30.0)
+    assert gate.hold([new]) == [new]
+    assert gate.hold([]) == [] and gate.hold([sent]) == [sent]  # a ticket that left is forgotten
