@@ -499,7 +499,10 @@ class EngineCore:
                 share = self._waits.shares(self.conn, self.cfg, cfgc.id, weights,
                                            busy_services, now)[service]
             elapsed = None if row[3] is None or row[1] != "open" else max(0.0, now - row[3])
-            out.append(Server(share, elapsed, *window))
+            other = None  # busy with another service's customer: that one's residual
+            if elapsed is not None and row[2] != service and row[2] in self._services:
+                other = self._history(row[2])
+            out.append(Server(share, elapsed, *window, history=other))
         return out
 
     def _estimate(self, service: str, rank: int, now: float) -> tuple[int, float]:

@@ -42,12 +42,15 @@ class Server:
 
     ``start_s``/``stop_s``: seconds from now when it starts / stops calling (a counter
     due to open later, or to close: ``counters[].hours``); by default, now / never.
+    ``history``: the service times of the customer it serves now when that is another
+    service (a shared counter), for that customer's residual; None = this service's.
     """
 
     share: float
     elapsed_s: float | None
     start_s: float = 0.0
     stop_s: float = math.inf
+    history: ServiceHistory | None = None
 
 
 class ServiceHistory:
@@ -104,12 +107,18 @@ class _Slots:
         self.hist = hist
         always = [s for s in servers if s.start_s <= 0 and s.stop_s == math.inf]
         self.idle = sum(s.share for s in always if s.elapsed_s is None)
-        self.busy = [(s.share, bisect.bisect_right(hist.samples, s.elapsed_s), s.elapsed_s)
-                     for s in always if s.elapsed_s is not None]
         self.gap = 0.0 if load is None else load.gap_s
         cycle = hist.mean if load is None or load.cycle_s is None else load.cycle_s
         self.period = max(cycle + self.gap, 1.0)
         self.plain = load is None or (load.cycle_s is None and load.gap_s == 0.0)
+        self.busy = [(s.share, bisect.bisect_right(hist.samples, s.elapsed_s), s.elapsed_s)
+                     for s in always if s.elapsed_s is not None
+                     and (self.plain or s.history is None)]
+        # busy with another service's customer: that service's residual, then our cycles
+        self.other = [(s.share, bisect.bisect_right(s.history.samples, s.elapsed_s),
+                       s.elapsed_s, s.history)
+                      for s in always if s.elapsed_s is not None and not self.plain
+                      and s.history is not None]
         # counters due to open or close: evaluated one by one
         self.windowed = [(s.share, bisect.bisect_right(hist.samples, s.elapsed_s)
                           if s.elapsed_s is not None else 0, s.elapsed_s, s.start_s, s.stop_s)
@@ -139,11 +148,15 @@ class _Slots:
             return total
         for share, i, elapsed in self.busy:
             total += share * self._busy(i, elapsed, u)
+        for share, i, elapsed, other in self.other:
+            total += share * self._busy(i, elapsed, u, other)
         return total
 
-    def _busy(self, i: int, elapsed: float, u: float) -> float:
-        """F(u) + ∫₀ᵘ F / period for a counter busy for ``elapsed`` s."""
-        h = self.hist
+    def _busy(self, i: int, elapsed: float, u: float,
+              hist: ServiceHistory | None = None) -> float:
+        """F(u) + ∫₀ᵘ F / period for a counter busy for ``elapsed`` s (residual from
+        ``hist``, default this service's)."""
+        h = self.hist if hist is None else hist
         xs, n = h.samples, len(h.samples)
         tail = n - i
         if not h.empirical or tail < MIN_TAIL:

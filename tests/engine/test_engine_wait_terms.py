@@ -390,3 +390,21 @@ def test_live_gate_holds_estimates_that_merely_count_down() -> None:
     new = est(700.0, 30.0)
     assert gate.hold([new]) == [new]
     assert gate.hold([]) == [] and gate.hold([sent]) == [sent]  # a ticket that left is forgotten
+
+
+def test_a_shared_counter_busy_with_another_service_uses_its_residual() -> None:
+    # memoryless histories: ours mean 240, the other service's 600. With the other
+    # service's customer at the counter the next slot is later: for k = 0,
+    # N(t) = F(t) + (t - 600 F)/240 with F = 1 - exp(-t/600), against t/240 for ours
+    other = ServiceHistory([], 600.0)
+    load = Load(cycle_s=240.0, gap_s=0.0001)
+    ours = estimate_wait(0, [Server(1.0, 30.0)], EXP, load)
+    theirs = estimate_wait(0, [Server(1.0, 30.0, history=other)], EXP, load)
+    assert ours == pytest.approx(240.0, rel=1e-3)
+
+    def n(t: float) -> float:
+        f = 1 - math.exp(-t / 600.0)
+        return f + (t - 600.0 * f) / 240.0
+
+    assert n(theirs - 0.0001) == pytest.approx(1.0, abs=1e-4)
+    assert theirs > ours
