@@ -105,6 +105,8 @@ class EngineSection(_Section, frozen=True):
     number_wrap: Literal["extend", "wrap", "refuse"] = "extend"
     # completed services the wait estimate learns from
     recent_service_window: Annotated[int, Meta(ge=1, le=100_000)] = 500
+    # an 80 % range ("about 15-25 min") with every estimate: tickets, events, live
+    wait_range: bool = False
 
 
 class Service(_Section, frozen=True):
@@ -155,6 +157,9 @@ class Counter(_Section, frozen=True):
     # the satisfaction scale this counter's customers rate on (None: engine.rating_scale);
     # a panel with rating buttons has exactly this many
     rating_scale: Annotated[int, Meta(ge=2, le=10)] | None = None
+    # when the counter is expected to be staffed (services' hours format); the wait
+    # estimate counts a counter due to open and stops counting one due to close
+    hours: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
 
 class Staff(_Section, frozen=True):

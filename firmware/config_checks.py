@@ -220,6 +220,28 @@ def _unknown_service(path: str, sid: str, known: set[str]) -> str:
             f"{', '.join(sorted(known)) or 'none (add [[services]] tables)'}")
 
 
+def _counter_hours_errors(p: str, hours: dict[str, tuple[str, ...]]) -> list[str]:
+    """``counters[].hours``: the services' hours format (days mon..sun/default, spans
+    HH:MM-HH:MM that do not overlap)."""
+    errs: list[str] = []
+    for day, spans in hours.items():
+        if day not in (*WEEKDAYS, "default"):
+            errs.append(f"{join(p, ('hours', day))}: unknown day; use mon..sun or default")
+            continue
+        parsed: list[tuple[time, time, str]] = []
+        for j, span in enumerate(spans):
+            try:
+                st, en = parse_hours(span)
+                parsed.append((st, en, span))
+            except ValueError as e:
+                errs.append(f"{p}.hours.{day}[{j}]: {e}")
+        parsed.sort()
+        for (_, e1, t1), (s2, _, t2) in itertools.pairwise(parsed):
+            if e1 == time(0, 0) or s2 < e1:
+                errs.append(f"{p}.hours.{day}: {t1!r} and {t2!r} overlap")
+    return errs
+
+
 def _counter_checks(cfg: BranchConfig) -> list[str]:
     errs: list[str] = []
     service_ids = {s.id for s in cfg.services}
@@ -231,6 +253,7 @@ def _counter_checks(cfg: BranchConfig) -> list[str]:
             errs.append(e)
         if not c.services:
             errs.append(f"{p}.services: a counter must serve at least one service")
+        errs += _counter_hours_errors(p, c.hours)
         for j, cs in enumerate(c.services):
             if cs.service not in service_ids:
                 errs.append(_unknown_service(f"{p}.services[{j}].service", cs.service,

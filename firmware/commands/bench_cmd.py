@@ -25,6 +25,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "report": ("tessera.bench.report", "a month's KPIs and charts at 3,000 tickets a day"),
 }
 
+# benches with options of their own: their module's add_arguments(parser) adds them (the
+# module must import quickly: it is imported whenever the CLI builds its parser)
+OWN_OPTIONS = frozenset({"estimator"})
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a benchmark and print its figures")
@@ -35,6 +39,8 @@ def register(sub: Any) -> None:
         b.set_defaults(func=_runner(mod))
         b.set_defaults(bench_module=mod)
         b.add_argument("--quick", action="store_true", help="shorter run (smoke test)")
+        if name in OWN_OPTIONS:
+            importlib.import_module(mod).add_arguments(b)
 
 
 def _runner(mod: str) -> Any:

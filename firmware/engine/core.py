@@ -6,6 +6,7 @@ public class is :class:`tessera.engine.engine.Engine`.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ from tessera.engine.models import Ticket
 from tessera.engine.policy import Rules
 from tessera.engine.rows import COUNTER_COLS, REAL_COLS, TICKET_COLS, CounterRow, TicketRow
 from tessera.engine.store import open_store
+from tessera.engine.waitmodel import WaitModel, staffing
 from tessera.outbox import Outbox, rfc3339
 
 Envelope = dict[str, Any]
@@ -126,6 +128,7 @@ class EngineCore:
         # service_times table after each commit; the ServiceHistory view is rebuilt lazily
         self._times: dict[str, tuple[deque[float], list[float]]] = {}
         self._hist: dict[str, ServiceHistory] = {}
+        self._waits = WaitModel()  # the estimator's online terms (engine/waitmodel.py)
         self._record: RecordHook | None = None
         # when this process opened the store: a kiosk's confirm that was on its way when
         # the engine went down gets a full unconfirmed_timeout_s after the restart to land
@@ -610,8 +613,9 @@ class EngineCore:
         self._hist.pop(service, None)
 
     def _servers(self, service: str, now: float, busy_services: set[str]) -> list[Server]:
-        # a shared counter's capacity splits by weight among the services that
-        # actually have people waiting (plus the one asked about)
+        # a shared counter's capacity splits among the services that actually have people
+        # waiting (plus the one asked about), by the time it spent on each lately with
+        # the weights as a prior (WaitModel.shares)
         busy_services.add(service)
         out = []
         rows = {r[0]: r for r in self.conn.execute(
@@ -620,22 +624,53 @@ class EngineCore:
         for cfgc in self.cfg.counters:
             weights = {cs.service: cs.weight for cs in cfgc.services}
             row = rows.get(cfgc.id)
-            if service not in weights or row is None or row[1] != "open":
+            if service not in weights or row is None or row[1] == "paused":
                 continue
-            share = weights[service] / sum(w for s, w in weights.items() if s in busy_services)
-            out.append(Server(share, None if row[3] is None else max(0.0, now - row[3])))
+            # counters[].hours: an open counter stops calling at the end of its span, a
+            # closed one counts from the start of its next span today
+            window = staffing(cfgc.hours, now, self._tz, row[1] == "open")
+            if window is None:
+                continue
+            if len(weights) == 1:
+                share = 1.0
+            else:
+                share = self._waits.shares(self.conn, self.cfg, cfgc.id, weights,
+                                           busy_services, now)[service]
+            elapsed = None if row[3] is None or row[1] != "open" else max(0.0, now - row[3])
+            other = None  # busy with another service's customer: that one's residual
+            if elapsed is not None and row[2] != service and row[2] in self._services:
+                other = self._history(row[2])
+            out.append(Server(share, elapsed, *window, history=other))
         return out
 
     def _estimate(self, service: str, rank: int, now: float) -> tuple[int, float]:
-        queues = {r[0]: r[1] for r in self.conn.execute(
+        # per service: waiting tickets of this class or a higher one (ahead of a new
+        # ticket of ``rank``, and competing for a shared counter's time; lower classes
+        # never delay it: policy.choose takes the top class first)
+        queues = {r[0]: int(r[1]) for r in self.conn.execute(
             "SELECT service, SUM(rank <= ?) FROM tickets WHERE state = 'waiting' "
             "GROUP BY service", (rank,))}
-        ahead = int(queues.get(service, 0))
-        servers = self._servers(service, now, set(queues))
+        ahead = queues.get(service, 0)
+        servers = self._servers(service, now, {s for s, n in queues.items() if n > 0})
         hist = self._history(service)
         if not servers:  # nobody open yet: assume one counter will be
             return ahead, (ahead + 1) * hist.mean
-        return ahead, estimate_wait(ahead, servers, hist)
+        load = self._waits.load(self.conn, self.cfg, self.rules, service, rank, now)
+        return ahead, estimate_wait(ahead, servers, hist, load)
+
+    def _with_range(self, t: Ticket, now: float) -> Ticket:
+        """``t`` with the 80 % range of its estimate (``engine.wait_range``; else as is)."""
+        if not self.cfg.engine.wait_range:
+            return t
+        low, high = self._waits.interval(self.conn, self.cfg, t.est_wait_s, t.people_ahead, now)
+        return dataclasses.replace(t, est_low_s=round(low, 1), est_high_s=round(high, 1))
+
+    @staticmethod
+    def _range_data(t: Ticket) -> dict[str, Any]:
+        """``est_low_s``/``est_high_s`` event keys, only when the range is on."""
+        if t.est_low_s is None or t.est_high_s is None:
+            return {}
+        return {"est_low_s": t.est_low_s, "est_high_s": t.est_high_s}
 
     def stored_business_day(self) -> str | None:
         """The business day the store is in (None before the first command)."""

@@ -20,6 +20,7 @@ from typing import Any
 from tessera.engine.bookings import BookingCommands
 from tessera.engine.calling import CounterCommands
 from tessera.engine.core import CommitHook, Envelope
+from tessera.engine.live import LiveEstimate, live_estimates
 
 __all__ = ["CommitHook", "Engine", "Envelope"]
 
@@ -31,6 +32,28 @@ class Engine(BookingCommands, CounterCommands):
         engine.issue("cash", priority="priority").number
         # -> 'A001'
     """
+
+    def live_estimates(self, service: str | None = None) -> list[LiveEstimate]:
+        """Every waiting ticket's estimate from now (of ``service``, or all), in calling
+        order per service (tessera.engine.live)."""
+        if service is not None:
+            self._service(service)
+        with self._lock:
+            self.conn.execute("BEGIN")  # one consistent read
+            try:
+                return live_estimates(self, self.clock.now().timestamp(), service)
+            finally:
+                self.conn.execute("COMMIT")
+
+    def ticket_estimate(self, ticket_id: str) -> LiveEstimate | None:
+        """The live estimate of one ticket: None once it is no longer waiting
+        (UnknownTicket if there is no such ticket)."""
+        with self._lock:
+            t = self._ticket_row(ticket_id)
+            if t.state != "waiting":
+                return None
+            return next((e for e in self.live_estimates(t.service)
+                         if e.ticket_id == ticket_id), None)
 
     def snapshot(self) -> dict[str, Any]:
         """Queues per service, counters, recent calls: everything a board needs."""

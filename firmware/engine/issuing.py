@@ -79,11 +79,12 @@ class IssuingCommands(EngineCore):
         # the row as a SELECT would read it back (RETURNING would cost a second pass)
         row = TicketRow(tid, number, svc.id, "issued", priority, day, now, ahead, est, None, 0,
                         booking, route_json, qorder, now, None, None, slot, rank)
+        ticket = self._with_range(self._as_ticket(row), now)
         self._emit("ticket.issued", {
             "ticket_id": tid, "number": number, "service": svc.id, "priority": priority,
             "people_ahead": ahead, "est_wait_s": round(est, 1), "business_day": day,
-            "appointment": booking})
-        return self._as_ticket(row)
+            "appointment": booking, **self._range_data(ticket)})
+        return ticket
 
     def _next_seq(self, day: str, svc: Service) -> tuple[int, str]:
         if (day, svc.id) not in self._days.services:  # a service added to the config mid-day

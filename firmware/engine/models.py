@@ -30,6 +30,9 @@ class Ticket:
     recalls: int
     appointment: str | None
     route: tuple[str, ...] = ()
+    # the 80 % range of the wait at issue (engine.wait_range; None when off)
+    est_low_s: float | None = None
+    est_high_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,15 @@ def _rank(c: Candidate, rules: Rules) -> int:
     return 0 if c.rank == rules.appointment_rank and c.slot is not None else c.rank
 
 
+def call_rank(c: Candidate, rules: Rules, now: float) -> int:
+    """Where ``c`` stands among the classes at ``now``, as :func:`choose` ranks it: a due
+    appointment with the top class, one not yet due after everyone (called early only
+    when nobody else is eligible), every other ticket by its own class."""
+    if c.rank == rules.appointment_rank and c.slot is not None:
+        return 0 if c.slot <= now else rules.normal_rank + 1
+    return c.rank
+
+
 def heads(cands: list[Candidate]) -> dict[str, Candidate]:
     """The head of line of each service among ``cands`` (same class assumed)."""
     out: dict[str, Candidate] = {}

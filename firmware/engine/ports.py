@@ -11,6 +11,7 @@ tell the two apart (docs/contracts.md).
 - ``CounterEngine``: what a counter panel does;
 - ``DisplayEngine``: the snapshot a display rebuilds its boards from;
 - ``AppointmentsEngine``: loading the day's bookings (a supervisor's PC);
+- ``EstimateEngine``: live wait estimates of waiting tickets (in-process only);
 - ``EnginePort``: all of them (the all-in-one process and the command server).
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from tessera.engine.clocktrust import ClockSet
+from tessera.engine.live import LiveEstimate
 from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
 
 
@@ -69,3 +71,10 @@ class AppointmentsEngine(Protocol):
 
 class EnginePort(KioskEngine, CounterEngine, DisplayEngine, AppointmentsEngine, Protocol):
     """Every command a role sends (see docs/contracts.md)."""
+
+
+class EstimateEngine(Protocol):
+    """Live wait estimates of waiting tickets (the mobile ticket page, docs/engine.md)."""
+
+    def ticket_estimate(self, ticket_id: str) -> LiveEstimate | None: ...
+    def live_estimates(self, service: str | None = None) -> list[LiveEstimate]: ...

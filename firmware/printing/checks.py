@@ -32,7 +32,8 @@ from tessera.printing.template import template_errors
 # people ahead and the wait in minutes are numbers of up to 4 digits
 _FIELD_MAX = {"ticket_id": 36, "number": 8, "priority": 16, "appointment": 16,
               "business_day": 10}
-_NUMBER_MAX = {"people_ahead": 9999, "est_wait_min": 9999}
+_NUMBER_MAX = {"people_ahead": 9999, "est_wait_min": 9999, "est_low_min": 9999,
+               "est_high_min": 9999}
 _USB_RE = re.compile(r"\Ausb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\Z")
 
 

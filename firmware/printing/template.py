@@ -31,14 +31,16 @@ from tessera.printing.layout import QR, Align, Block, Gap, Line, Logo, TicketDoc
 
 TEMPLATE_FIELDS = ("ticket_id", "number", "service", "service_name", "priority",
                    "appointment", "business_day", "tenant", "branch", "people_ahead",
-                   "est_wait_min", "route")
-NUMBER_FIELDS = ("people_ahead", "est_wait_min")  # ints; every other field is a str
+                   "est_wait_min", "est_low_min", "est_high_min", "route")
+# ints; every other field is a str. est_low_min/est_high_min: the 80 % range of the wait
+# (engine.wait_range), blank when the engine gives none
+NUMBER_FIELDS = ("people_ahead", "est_wait_min", "est_low_min", "est_high_min")
 # a sample of each field, as the printer fills it in (est_wait_min can also be blank)
 SAMPLE_FIELDS: dict[str, object] = {
     "ticket_id": "0190a0b2-0000-7000-8000-000000000000", "number": "A001", "service": "cash",
     "service_name": "Cash", "priority": "", "appointment": "", "business_day": "2026-03-02",
     "tenant": "acme", "branch": "b1", "people_ahead": 3, "est_wait_min": 12,
-    "route": "Reception > Nurse > Doctor"}
+    "est_low_min": 8, "est_high_min": 17, "route": "Reception > Nurse > Doctor"}
 MAX_SPEC_NUMBER = 200  # widths and precisions: a typo like {number:99999999} is refused
 
 # Labels per language; a language missing here falls back to English.
@@ -115,15 +117,28 @@ def template_errors(path: str, template: str) -> list[str]:
                         f"precisions go up to {MAX_SPEC_NUMBER}")
     if errs:
         return errs
-    for sample in (SAMPLE_FIELDS, {**SAMPLE_FIELDS, "est_wait_min": Blank()}):
+    blank = {"est_wait_min": Blank(), "est_low_min": Blank(), "est_high_min": Blank()}
+    for sample in (SAMPLE_FIELDS, {**SAMPLE_FIELDS, **blank}):
         try:
             template.format(**sample)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
             return [f"{path}: {show(template)} cannot be filled in ({e}); "
-                    f"{' and '.join(NUMBER_FIELDS)} are whole numbers (e.g. "
+                    f"{', '.join(NUMBER_FIELDS[:-1])} and {NUMBER_FIELDS[-1]} are whole "
+                    "numbers (e.g. "
                     "{est_wait_min:d} or {est_wait_min:.0f}), the other fields text "
                     "(e.g. {number:>5})"]
     return []
+
+
+def range_fields(ticket: object) -> dict[str, object]:
+    """``est_low_min``/``est_high_min`` of a ticket: its 80 % range in whole minutes (the
+    high end at least one minute above the low), blank without one."""
+    low = getattr(ticket, "est_low_s", None)
+    high = getattr(ticket, "est_high_s", None)
+    if low is None or high is None:
+        return {"est_low_min": Blank(), "est_high_min": Blank()}
+    lo = round(low / 60)
+    return {"est_low_min": lo, "est_high_min": max(round(high / 60), lo + 1)}
 
 
 def number_scale(number: str, width_dots: int) -> int:
@@ -154,6 +169,7 @@ class TicketTemplate:
             # the visit route (Reception > Nurse > Doctor), "" for a ticket without one
             "route": route_text(self.cfg, ticket.service, getattr(ticket, "route", ()),
                                 self.languages[0]),
+            **range_fields(ticket),
         }
 
     def static_blocks(self, service_id: str) -> tuple[Block, ...]:

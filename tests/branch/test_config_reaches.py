@@ -453,6 +453,9 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
         ["cash", "loans"]),
     "counters[].services[].weight": R("sim", 3.0, lambda b: _eng(b)._servers(
         "cash", time.time(), {"loans"})[0].share, 0.75),
+    # what the estimate does with it: tests/engine/test_engine_wait_terms.py
+    "counters[].hours": R("sim", {"default": ["08:00-20:00"]}, lambda b: {
+        d: list(v) for d, v in _eng(b)._counters["k1"].hours.items()}),
     "counters[].staff": R("sim", "t-1", lambda b: (
         _role(b).staff, _eng(b).snapshot()["counters"]["k1"]["staff"]), ("t-1", "t-1")),
     "counters[].device": R("sim", "desk-1", lambda b: _lamp_device(b, _role(b).rating_led)),
@@ -510,6 +513,8 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                           (9, True)),
     "engine.recent_service_window": R("sim", 50,
                                       lambda b: _eng(b).cfg.engine.recent_service_window),
+    # what it does to tickets and events: tests/engine/test_engine_wait_terms.py
+    "engine.wait_range": R("sim", True, lambda b: _eng(b).cfg.engine.wait_range),
     # [kiosk]
     "kiosk.device": R("sim", "front", lambda b: _lamp_device(b, _kiosk(b).leds["ready"])),
     "kiosk.buttons[].pin": R("sim", 17, lambda b: _pin(b, "issue")),

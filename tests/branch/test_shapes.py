@@ -73,6 +73,11 @@ def test_a_customer_day_in_every_shape(shape: str, broker_base: Path, mosquitto:
             assert mon.wait(lambda: mon.retained.get(f"{root}/engine/state/counter-c1", {})
                             .get("state") == "open")
             assert mon.wait(lambda: f"{root}/engine/state/queue-cash" in mon.retained)
+            # live wait estimates (issue 19): retained per service; the ticket, called, left
+            wait_cash = f"{root}/engine/state/wait-cash"
+            assert mon.wait(lambda: isinstance(mon.retained.get(wait_cash), dict) and all(
+                t["number"] != number for t in mon.retained[wait_cash]["tickets"])), \
+                mon.retained.get(wait_cash)
             assert mon.wait(lambda: mon.retained.get(f"{root}/kiosk-main/state/printer", {})
                             .get("paper") == "ok")
             assert mon.wait(lambda: number in str(
