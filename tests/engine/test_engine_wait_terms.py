@@ -364,7 +364,7 @@ def test_engine_counts_a_counter_due_to_open(open_engine: Callable[..., Engine],
     engine = open_engine(parse_config(text), clock)  # 09:00: c2 is due at 09:10
     t = engine.issue("cash")
     assert t.people_ahead == 0 and t.est_wait_s == pytest.approx(600.0, rel=1e-3)
-    bad = text.replace('["09:10-17:00"]', '["17:00-09:10"]').replace(
+    bad = text.replace('["09:10-17:00"]', '["09:10-09:10"]').replace(  # an empty span
         'hours = { default', 'hours = { moon = ["09:00-10:00"], default')
     with pytest.raises(ConfigError) as err:
         parse_config(bad)
