@@ -183,6 +183,8 @@ class _Tally:
                 self.service_s[kind, key].append(float(d["service_s"]))
         elif t == "ticket.no_show":
             self.no_shows["appointment" if d["appointment"] else "walk_in"] += 1
+        elif t == "ticket.no_show_undone":  # the customer came back: not a no-show
+            self.no_shows["appointment" if d["appointment"] else "walk_in"] -= 1
         elif t == "ticket.void":
             self.voids += 1
         elif t == "feedback.rated":

@@ -90,6 +90,7 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "close-counter": lambda e, a: e.close_counter(a.counter),
     "rate": lambda e, a: e.rate(a.counter, a.score),
     "snapshot": lambda e, a: e.snapshot(),
+    "undo-no-show": lambda e, a: e.undo_no_show(a.ticket, counter=a.counter),
 }
 assert set(CALLS) == set(ARGS)
 READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless

@@ -212,6 +212,14 @@ class RemoteEngine:
     def rate(self, counter: str, score: int) -> Rating:
         return self._call(Rating, "rate", counter=counter, score=score)
 
+    def call_specific(self, counter: str, number: str) -> Ticket:
+        return self._call(Ticket, "call-specific", counter=counter, number=number)
+
+    def undo_no_show(self, ticket: str, *, counter: str | None = None) -> Ticket:
+        if counter is None:  # over MQTT the counter is who undoes it (command_auth)
+            raise ValueError("undo_no_show over MQTT needs the counter that undoes it")
+        return self._call(Ticket, "undo-no-show", counter=counter, ticket=ticket)
+
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:
     status = answer.get("status")
