@@ -481,6 +481,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "gpio": GpioSection,
     "board": BoardSection,
     "voice": VoiceSection,
+    "alerts": AlertsSection,
     "mqtt": MqttSection,
 }
 

@@ -460,7 +460,8 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                                            lambda b: _role(b).transfer_targets),
     "counters[].panel.login": R("sim", True, lambda b: (
         _role(b).pad is not None, _binds(b, "done")[0].hold_action), (True, "logout")),
-    "counters[].board_address": R("sim", "11", lambda b: _addresses(b, "field"), ["11"]),
+    "counters[].board_address": R("sim", "11", lambda b: list(b.branch.display._board_of.values())
+                                  if "11" in _addresses(b, "field") else [], ["11"]),
     # [[staff]]
     "staff[].id": R("sim", "t-1", lambda b: _role(b).pad.staff_for("1231")),
     "staff[].code": R("sim", "1231", lambda b: next(iter(_role(b).pad._codes))),
@@ -497,6 +498,9 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                           (9, True)),
     "engine.recent_service_window": R("sim", 50,
                                       lambda b: _eng(b).cfg.engine.recent_service_window),
+    "engine.no_show_undo_s": R("sim", 90.0, lambda b: _eng(b).cfg.engine.no_show_undo_s),
+    "engine.pause_while_called": R("sim", "refuse",
+                                   lambda b: _eng(b).cfg.engine.pause_while_called),
     # [kiosk]
     "kiosk.device": R("sim", "front", lambda b: _lamp_device(b, _kiosk(b).leds["ready"])),
     "kiosk.buttons[].pin": R("sim", 17, lambda b: _pin(b, "issue")),
@@ -560,6 +564,14 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "board.sign": R("sim", "solar", lambda b: _board(b).sign.name),
     "board.device": R("sim", "hall", lambda b: [
         d for d in b.branch.emitters if d.startswith("display-")], ["display-hall"]),
+    "board.notice_s": R("sim", 2.5, lambda b: {b.branch.display.cfg.board.notice_s,
+                                               _role(b).cfg.board.notice_s}, {2.5}),
+    # [alerts]: the manager's lamp (on the display's Pi) and sign line
+    "alerts.lamp": R("sim", 27, lambda b: _lamp_pin(b.branch.alert_lamp.lamp)),
+    "alerts.board_address": R("sim", "3C", lambda b: (b.branch.display._alert_addr,
+                                                       "3C" in _addresses(b, "field")),
+                              ("3C", True)),
+    "alerts.hold_s": R("sim", 120.0, lambda b: b.branch.alert_lamp.cfg.alerts.hold_s),
     # [voice]
     "voice.enabled": R("alt", False, lambda b: b.branch.display.announcer is not None),
     "voice.languages": R("sim", ["en"], lambda b: _announcer(b).languages),
