@@ -22,7 +22,8 @@ Keys (each a :class:`tessera.dispatch.Act` the dispatcher hands over for a pin):
   this counter completed last; accepted presses blink the rating LED.
 
 What the teller is doing reaches the counter's serial sign (driven by the display
-role) as ``counter.notice`` events of the counter's device (``emit``): ``choosing``
+role; counters with a ``board_address``) as ``counter.notice`` events of the counter's
+device (``emit``): ``choosing``
 with ``A001>loans`` while TRANSFER cycles (empty text when the choice ends), and
 ``refused`` with a short reason ("queue empty", "busy") the sign shows for
 ``board.notice_s`` before the current ticket again (``NOTICE_TEXT``).
@@ -474,8 +475,9 @@ class CounterRole:
         self._tell("refused", text, code=code)
 
     def _tell(self, kind: str, text: str, **extra: str) -> None:
-        """A ``counter.notice`` for the serial counter sign (the display role shows it)."""
-        if self.emit is None:
+        """A ``counter.notice`` for the serial counter sign (the display role shows it);
+        a counter without a sign (``board_address``) sends none: nobody would see it."""
+        if self.emit is None or self.counter.board_address is None:
             return
         try:
             self.emit("counter.notice", {"counter": self.id, "counter_number":
