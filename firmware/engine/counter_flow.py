@@ -104,20 +104,30 @@ class CounterFlow(EngineCore):
         state, staff, _, _ = self._counter_row(counter)
         if not self._pause_pending(counter):
             self.conn.execute("UPDATE counters SET pause_pending = 1 WHERE id = ?", (counter,))
+            self._cmd.after_commit.append(lambda: self._pending_pauses().add(counter))
             self._emit("counter.pause_pending", {
                 "counter": counter, "counter_number": num, "staff": staff,
                 "ticket_id": r.id, "number": r.number})
         return CounterState(counter, num, state, staff, current, pause_pending=True)
 
+    def _pending_pauses(self) -> set[str]:
+        """Counters with a pending pause, as committed (read once, then kept in step after
+        each COMMIT): DONE, the hottest command, asks without a query."""
+        pending: set[str] | None = getattr(self, "_pending_pause_ids", None)
+        if pending is None:
+            pending = {str(r[0]) for r in self.conn.execute(
+                "SELECT id FROM counters WHERE pause_pending = 1")}
+            self._pending_pause_ids = pending
+        return pending
+
     def _pause_pending(self, counter: str) -> bool:
-        row = self.conn.execute("SELECT pause_pending FROM counters WHERE id = ?",
-                                (counter,)).fetchone()
-        return bool(row and row[0])
+        return counter in self._pending_pauses()
 
     def _cancel_pending_pause(self, counter: str) -> None:
         """RESUME, OPEN or CLOSE while a pause is pending: the pause is off."""
         if self._pause_pending(counter):
             self.conn.execute("UPDATE counters SET pause_pending = 0 WHERE id = ?", (counter,))
+            self._cmd.after_commit.append(lambda: self._pending_pauses().discard(counter))
             staff = self._counter_row(counter).staff
             self._emit("counter.pause_cancelled", {
                 "counter": counter, "counter_number": self._counters[counter].number,
@@ -129,6 +139,7 @@ class CounterFlow(EngineCore):
         if not self._pause_pending(counter):
             return
         state, staff, _, _ = self._counter_row(counter)
+        self._cmd.after_commit.append(lambda: self._pending_pauses().discard(counter))
         self.conn.execute("UPDATE counters SET pause_pending = 0, state = CASE WHEN state = "
                           "'open' THEN 'paused' ELSE state END WHERE id = ?", (counter,))
         if state == "open":
