@@ -93,6 +93,8 @@ class CounterCommands(CounterFlow):
 
     def _call(self, now: float, counter: str, staff: str, r: TicketRow,
               streak: int) -> Ticket:
+        if self._pause_pending(counter):  # left from a ticket the day's end voided
+            self._cancel_pending_pause(counter)
         row = self._set_state(r, "called", counter=counter, called_at=now, serving_at=None,
                               staff=staff)
         self.conn.execute("UPDATE counters SET current = ?, priority_streak = ? WHERE id = ?",

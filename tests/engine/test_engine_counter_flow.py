@@ -256,3 +256,23 @@ def test_new_engine_keys_are_validated_with_their_path(extra: str, path: str) ->
 
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
         make_config(engine_extra=extra)
+
+
+def test_a_pending_pause_left_by_the_days_end_is_dropped_at_the_next_call(
+        engine: Engine, clock: VirtualClock) -> None:
+    """The day's end voids the called ticket without DONE: the pause it waited for must not
+    fall on the first customer of the next day."""
+    from datetime import timedelta
+
+    _waiting(engine)
+    engine.open_counter("c1", "t-001")
+    engine.call_next("c1")
+    engine.pause("c1")
+    clock.advance(timedelta(days=1).total_seconds())
+    engine.tick()                               # the day rolls; the called ticket is void
+    _waiting(engine)
+    seq = _last_seq(engine)
+    engine.call_next("c1")
+    assert [t for t, _ in _events(engine, seq)][:1] == ["counter.pause_cancelled"]
+    engine.done("c1")
+    assert engine.snapshot()["counters"]["c1"]["state"] == "open"
