@@ -107,6 +107,10 @@ class EngineSection(_Section, frozen=True):
     recent_service_window: Annotated[int, Meta(ge=1, le=100_000)] = 500
     # an 80 % range ("about 15-25 min") with every estimate: tickets, events, live
     wait_range: bool = False
+    # a NO-SHOW can be undone (or the ticket called back by number) this long after it
+    no_show_undo_s: Annotated[float, Meta(ge=0, le=HOUR_S)] = 300.0
+    # PAUSE while a ticket is at the counter: refused (ticket-open), or after that ticket
+    pause_while_called: Literal["refuse", "after_done"] = "after_done"
 
 
 class Service(_Section, frozen=True):
@@ -242,6 +246,16 @@ class BoardSection(_Section, frozen=True):
     # sign family (tessera.drivers.alpha.SIGN_TYPES): only "solar" dims over the protocol
     sign: Literal["betabrite", "alpha-2.0", "solar"] = "betabrite"
     device: str = "main"  # the Pi the board line and speaker are wired to (display role)
+    # a counter sign shows a refusal ("queue empty", "busy") this long, then its ticket
+    notice_s: Annotated[float, Meta(gt=0, le=60)] = 3.0
+
+
+class AlertsSection(_Section, frozen=True):
+    """Where a ``feedback.alert`` (lowest rating) shows: the manager's lamp and sign."""
+
+    lamp: Pin | None = None  # on the display's Pi (board.device): blinks for hold_s
+    board_address: str | None = None  # a manager sign on the caller board's line
+    hold_s: Annotated[float, Meta(gt=0, le=86400)] = 600.0
 
 
 class VoiceSection(_Section, frozen=True):
@@ -326,6 +340,7 @@ class BranchConfig(_Section, frozen=True):
     board: BoardSection = BoardSection()
     voice: VoiceSection = VoiceSection()
     mqtt: MqttSection = MqttSection()
+    alerts: AlertsSection = AlertsSection()
     base_dir: str = "."  # directory of the config file; relative paths resolve here
 
     def service(self, service_id: str) -> Service:
@@ -497,6 +512,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "gpio": GpioSection,
     "board": BoardSection,
     "voice": VoiceSection,
+    "alerts": AlertsSection,
     "mqtt": MqttSection,
 }
 

@@ -395,6 +395,8 @@ def _pin_checks(cfg: BranchConfig) -> list[str]:
                 uses.append((c.device, f"counters[{i}].panel.{f}", v))
         for j, pin in enumerate(c.panel.ratings):
             uses.append((c.device, f"counters[{i}].panel.ratings[{j}]", pin))
+    if cfg.alerts.lamp is not None:  # the manager's lamp, driven by the display role
+        uses.append((cfg.board.device, "alerts.lamp", cfg.alerts.lamp))
     errs: list[str] = []
     first: dict[tuple[str, int], str] = {}
     for device, path, pin in uses:

@@ -13,8 +13,8 @@ test can feed a synthetic timeline through :meth:`Dispatcher.feed` and
   of that window differs from the accepted one (a press shorter than the
   window), the change is accepted when the window ends.
 - **Tap or hold.** A press fires the button's action on its leading edge. A
-  button with a ``hold_action`` (NEXT → ``pause``, a login panel's DONE →
-  ``logout``) is either a tap or a hold, never both: released before
+  button with a ``hold_action`` (NEXT → ``pause``, NO-SHOW → ``undo_no_show``,
+  a login panel's DONE → ``logout``) is either a tap or a hold, never both: released before
   ``hold_ms`` it fires its action on the release; held for ``hold_ms`` it fires
   only the hold action (holding NEXT to pause never calls a customer first).
   Only those buttons wait for the release; every other press acts at once.
@@ -87,6 +87,7 @@ class Act(StrEnum):
     PAUSE = "pause"
     RATE = "rate"
     LOGOUT = "logout"
+    UNDO_NO_SHOW = "undo_no_show"  # holding NO-SHOW: the last no-show was wrong
 
 
 PANEL_KEYS = (Act.NEXT, Act.RECALL, Act.TRANSFER, Act.NO_SHOW, Act.DONE, Act.PAUSE)
@@ -425,7 +426,8 @@ def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Bindin
     """Every button wired to ``device``: kiosk buttons and counter panels.
 
     Kiosk: ``ISSUE`` (target = service, arg = priority class). Counter panels:
-    ``NEXT`` (hold → ``PAUSE``), ``RECALL``, ``TRANSFER``, ``NO_SHOW``, ``DONE``
+    ``NEXT`` (hold → ``PAUSE``), ``RECALL``, ``TRANSFER``, ``NO_SHOW`` (hold →
+    ``UNDO_NO_SHOW``), ``DONE``
     (on a ``login`` panel, hold → ``LOGOUT``), ``PAUSE``, and ``RATE`` (arg = 1
     for the lowest rating button).
     """
@@ -442,7 +444,8 @@ def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Bindin
             if pin is None:
                 continue
             hold = Act.PAUSE if key is Act.NEXT else \
-                Act.LOGOUT if key is Act.DONE and p.login else None
+                Act.LOGOUT if key is Act.DONE and p.login else \
+                Act.UNDO_NO_SHOW if key is Act.NO_SHOW else None
             out.append(Binding(pin, key, c.id, hold_action=hold))
         out.extend(Binding(pin, Act.RATE, c.id, j + 1) for j, pin in enumerate(p.ratings))
     return out

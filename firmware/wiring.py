@@ -144,11 +144,16 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
             shown = device_id(cfg, "display", device)
             branch.display = build_display(branch, device_emitter(branch, shown))
             branch.state_sources.append(display_state(branch, shown))
+            if cfg.alerts.lamp is not None and device in (None, cfg.board.device):
+                branch.alert_lamp = build_alert_lamp(branch, sim=sim)
         if "counter" in want and engine is not None:
             for c in cfg.counters:
                 if c.panel is None or (device is not None and c.device != device):
                     continue
-                role = CounterRole(cfg, c, engine, clock, rating_led=_rating_lamp(branch, c, sim))
+                # what the teller is doing reaches the counter's sign as counter.notice
+                notices = device_emitter(branch, device_id(cfg, "counter", c.device))
+                role = CounterRole(cfg, c, engine, clock, rating_led=_rating_lamp(branch, c, sim),
+                                   emit=notices)
                 branch.counters[c.id] = role
                 bus.subscribe(role.on_event, type_prefix="")
             router.counters = branch.counters
@@ -200,6 +205,21 @@ def _rating_lamp(branch: Branch, c: Counter, sim: bool) -> Any:
     lamp = GpioLamp(c.panel.rating_led, pin_factory=factory)
     branch.closers.append(lamp.close)
     return lamp
+
+
+def build_alert_lamp(branch: Branch, *, sim: bool) -> Any:
+    """The manager's lamp (``alerts.lamp`` on the display's Pi), fed from the bus."""
+    from tessera.drivers.gpio import GpioLamp
+    from tessera.roles.alerts import AlertLamp
+
+    cfg = branch.cfg
+    assert cfg.alerts.lamp is not None
+    lamp = GpioLamp(cfg.alerts.lamp, pin_factory=_device_factory(branch, cfg.board.device,
+                                                                 sim=sim))
+    branch.closers.append(lamp.close)
+    role = AlertLamp(cfg, lamp, branch.clock)
+    branch.bus.subscribe(role.on_event)
+    return role
 
 
 def build_display(branch: Branch, emit: Callable[[str, dict[str, Any]], None] | None) -> Any:

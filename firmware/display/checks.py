@@ -21,6 +21,8 @@ def _board_errors(cfg: BranchConfig) -> list[str]:
     addrs = [("board.hall_address", b.hall_address)]
     addrs += [(f"counters[{i}].board_address", c.board_address)
               for i, c in enumerate(cfg.counters) if c.board_address is not None]
+    if cfg.alerts.board_address is not None:
+        addrs.append(("alerts.board_address", cfg.alerts.board_address))
     seen: dict[str, str] = {}
     for path, addr in addrs:
         try:

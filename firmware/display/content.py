@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from tessera.config import parse_hhmm
-from tessera.drivers.alpha import BoardLine
+from tessera.drivers.alpha import FIELD_STRING_SIZE, BoardLine
 
 CLOSED, PAUSED, IDLE = "closed", "paused", "---"
 LOGIN = "login"  # a closed counter whose staff log in with a code on its panel
@@ -86,39 +86,70 @@ class HallContent:
 
 @dataclass
 class CounterContent:
-    """One counter board: the ticket being served, or closed/paused."""
+    """One counter board: the ticket being served, or closed/paused; over that, what the
+    teller is doing (a transfer target being chosen, a pause after this customer) and,
+    for a few seconds, why a key was refused (``notice``)."""
 
     state: str = "closed"  # open | paused | closed
     ticket_id: str | None = None
     number: str | None = None
     login: bool = False  # closed reads "login": the teller types a code on the panel
+    pause_pending: bool = False  # PAUSE pressed with a customer: pauses after them
+    choosing: str | None = None  # "A001>loans" while TRANSFER cycles the targets
+    notice: str | None = None  # a refusal ("queue empty"), shown until notice_until
+    notice_until: datetime | None = None
 
     @property
     def text(self) -> str:
+        if self.notice is not None:
+            return self.notice
+        if self.choosing is not None:
+            return self.choosing
         if self.state == "closed":
             return LOGIN if self.login else CLOSED
         if self.state == "paused":
             return PAUSED
+        if self.pause_pending and self.number:
+            return fit(f"{self.number} then pause", f"{self.number} +pause")
         return self.number or IDLE
+
+    def show_notice(self, text: str, until: datetime) -> None:
+        self.notice, self.notice_until = text, until
+
+    def expire(self, now: datetime) -> bool:
+        """Drop a notice that ran out; True when the text changed."""
+        if self.notice_until is not None and now >= self.notice_until:
+            self.notice = self.notice_until = None
+            return True
+        return False
 
     def serve(self, ticket_id: str, number: str) -> None:
         self.state = "open" if self.state == "closed" else self.state
-        self.ticket_id, self.number = ticket_id, number
+        if ticket_id != self.ticket_id:
+            self.pause_pending = False
+        self.ticket_id, self.number, self.choosing = ticket_id, number, None
 
     def release(self, ticket_id: str) -> None:
         """The ticket left the counter (done, no-show, transferred, void)."""
         if self.ticket_id == ticket_id:
-            self.ticket_id = self.number = None
+            self.ticket_id = self.number = self.choosing = None
 
     def rebuild(self, snap: Mapping[str, Any]) -> None:
         state = str(snap.get("state", "closed"))
         self.state = state if state in ("open", "paused", "closed") else "open"
+        self.pause_pending = bool(snap.get("pause_pending"))
+        self.choosing = None
         cur = snap.get("current")
         # a no-show or void current ticket never shows
         if cur and cur.get("state") not in ("no_show", "void", "done"):
             self.ticket_id, self.number = str(cur["ticket_id"]), str(cur["number"])
         else:
             self.ticket_id = self.number = None
+
+
+def fit(text: str, shorter: str, width: int = FIELD_STRING_SIZE) -> str:
+    """``text`` when it fits a counter sign's ``width`` characters, else ``shorter``."""
+    return text if len(text) <= width else shorter[:width]
 
 
 def scheduled(schedule: Mapping[str, int], local: time) -> int | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tessera.clock import Clock
@@ -34,6 +34,9 @@ GONE_EVENTS = ("ticket.no_show", "ticket.void")
 LEAVE_EVENTS = ("ticket.done", "ticket.transferred", *GONE_EVENTS)
 COUNTER_STATES = {"counter.opened": "open", "counter.closed": "closed",
                   "counter.paused": "paused", "counter.resumed": "open"}
+PENDING_PAUSE = {"counter.pause_pending": True, "counter.pause_cancelled": False}
+NOTICE = "counter.notice"  # a counter panel's own event: what the teller is doing
+ALERT = "feedback.alert"
 
 
 class DisplayRole:
@@ -56,10 +59,16 @@ class DisplayRole:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_change: datetime | None = None
+        # the manager's sign (alerts.board_address): the last alert, for alerts.hold_s
+        self._alert_addr = (cfg.alerts.board_address or "").upper() or None
+        self.alert_text = ""
+        self._alert_until: datetime | None = None
         if link is not None:
             link.add(self._hall_addr, "lines")
             for addr in self._board_of.values():
                 link.add(addr, "field")
+            if self._alert_addr is not None:
+                link.add(self._alert_addr, "field")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -133,12 +142,46 @@ class DisplayRole:
                 cid = str(data["counter"])
                 if cid in self.counters:
                     self.counters[cid].state = COUNTER_STATES[etype]
+                    self.counters[cid].pause_pending = False
                     self._push_counter(cid)
+            elif etype in PENDING_PAUSE:
+                cid = str(data["counter"])
+                if cid in self.counters:
+                    self.counters[cid].pause_pending = PENDING_PAUSE[etype]
+                    self._push_counter(cid)
+            elif etype == NOTICE:
+                self._notice(str(data["counter"]), str(data["kind"]), str(data["text"]), now)
+            elif etype == ALERT:
+                self._alert(data, now)
             else:
                 return
         if etype in CALL_EVENTS and self.announcer is not None:
             self.announcer.announce_call(str(data["number"]), int(data["counter_number"]),
                                          at=ts, recall=etype == "ticket.recalled")
+
+    def _notice(self, cid: str, kind: str, text: str, now: datetime) -> None:
+        """``counter.notice`` from the counter's panel: ``choosing`` (the transfer target,
+        until the choice ends; empty text ends it) or ``refused`` (``board.notice_s``)."""
+        c = self.counters.get(cid)
+        if c is None:
+            return
+        if kind == "choosing":
+            c.choosing = text or None
+        elif kind == "refused":
+            c.show_notice(text, now + timedelta(seconds=self.cfg.board.notice_s))
+        else:
+            raise ValueError(f"unknown counter.notice kind {kind!r}")
+        self._push_counter(cid)
+
+    def _alert(self, data: Mapping[str, Any], now: datetime) -> None:
+        """``feedback.alert`` on the manager's sign: counter and ticket, for hold_s."""
+        if self._alert_addr is None:
+            return
+        cno = data.get("counter_number") or data.get("counter")
+        self.alert_text = f"ALERT {cno} {data.get('number') or ''}".strip()
+        self._alert_until = now + timedelta(seconds=self.cfg.alerts.hold_s)
+        if self.link is not None:
+            self.link.set_field(self._alert_addr, self.alert_text)
 
     # ------------------------------------------------------------------ state
 
@@ -158,6 +201,13 @@ class DisplayRole:
         with self._lock:
             if self._next_change is not None and now >= self._next_change:
                 self._push_hall()
+            for cid, c in self.counters.items():
+                if c.expire(now):
+                    self._push_counter(cid)
+            if self._alert_until is not None and now >= self._alert_until:
+                self._alert_until, self.alert_text = None, ""
+                if self.link is not None and self._alert_addr is not None:
+                    self.link.set_field(self._alert_addr, "")
             level = scheduled(self.cfg.board.brightness, now.astimezone(self.cfg.tz).time())
             if level is not None and self.link is not None:
                 for addr in (self._hall_addr, *self._board_of.values()):
@@ -180,6 +230,8 @@ class DisplayRole:
             self._push_hall()
             for cid in self.counters:
                 self._push_counter(cid)
+            if self._alert_addr is not None and self.link is not None:
+                self.link.set_field(self._alert_addr, self.alert_text)
 
     def _push_hall(self) -> None:
         now = self.clock.now()

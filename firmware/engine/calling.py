@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from tessera.engine import errors as E
-from tessera.engine.core import EngineCore, _ref
+from tessera.engine.core import _ref
+from tessera.engine.counter_flow import CounterFlow
 from tessera.engine.models import CounterState, Rating, Ticket
 from tessera.engine.policy import Candidate, choose, next_streak
 from tessera.engine.rows import TICKET_COLS, TicketRow
 
 
-class CounterCommands(EngineCore):
+class CounterCommands(CounterFlow):
     """call_next / call_specific / recall / start / done / no_show / transfer / open_counter /
     close_counter / pause / resume / rate.
 
@@ -51,6 +52,9 @@ class CounterCommands(EngineCore):
             if not rows:
                 raise E.UnknownTicket(f"No ticket {number} was issued today.")
             waiting = [r for r in rows if r[1] == "waiting"]
+            if not waiting and rows[0][1] == "no_show":  # the customer turned up after all
+                r = self._requeue(self._undoable(number, now), now, counter, "called")
+                return self._call(now, counter, c.staff, r, c.priority_streak)
             if not waiting:
                 raise E.BadState(f"Ticket {number} is {rows[0][1].replace('_', '-')}, "
                                  "not waiting.")
@@ -89,6 +93,8 @@ class CounterCommands(EngineCore):
 
     def _call(self, now: float, counter: str, staff: str, r: TicketRow,
               streak: int) -> Ticket:
+        if self._pause_pending(counter):  # left from a ticket the day's end voided
+            self._cancel_pending_pause(counter)
         row = self._set_state(r, "called", counter=counter, called_at=now, serving_at=None,
                               staff=staff)
         self.conn.execute("UPDATE counters SET current = ?, priority_streak = ? WHERE id = ?",
@@ -168,6 +174,7 @@ class CounterCommands(EngineCore):
                 **_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "staff": c.staff,
                 "service_s": round(service_s, 1), "next_service": nxt})
+            self._ticket_left(counter, r)
             return self._as_ticket(row)
         return self._run(run)
 
@@ -184,6 +191,7 @@ class CounterCommands(EngineCore):
             self._emit("ticket.no_show", {
                 **_ref(r), "counter": counter,
                 "counter_number": self._counters[counter].number, "appointment": r.appointment})
+            self._ticket_left(counter, r)
             return self._as_ticket(row)
         return self._run(run)
 
@@ -217,6 +225,7 @@ class CounterCommands(EngineCore):
                 "ticket_id": r.id, "number": r.number, "from_service": r.service,
                 "to_service": svc.id,
                 "counter": counter, "position": position})
+            self._ticket_left(counter, r)
             return self._as_ticket(row)
         return self._run(run)
 
@@ -247,6 +256,10 @@ class CounterCommands(EngineCore):
                 number = self._ticket_row(current)[1]
                 raise E.CounterBusy(f"Counter {num} is still with {number}; finish it before "
                                     "closing.")
+            if target == "paused" and current is not None and state == "open":
+                return self._pause_with_ticket(counter, current)  # refused, or after it
+            if target != "paused":
+                self._cancel_pending_pause(counter)
             new_staff = old_staff if staff is None else staff
             if state != target or new_staff != old_staff:
                 self.conn.execute("UPDATE counters SET state = ?, staff = ?, priority_streak = "
@@ -293,7 +306,7 @@ class CounterCommands(EngineCore):
                     "score": score, "scale": scale}
             self._emit("feedback.rated", {**data, "status": status})
             if status == "bound" and score == 1:
-                self._emit("feedback.alert", data)
+                self._emit("feedback.alert", self._alert_data(data, now, scale))
             return Rating(tid, counter, staff, service, score, status)
         return self._run(run, roll=False)
 

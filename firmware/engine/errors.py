@@ -109,10 +109,23 @@ class BadScore(DomainError, ValueError):
     code = "bad-score"
 
 
+class TicketOpen(DomainError, RuntimeError):
+    """PAUSE refused while the counter has a ticket (``engine.pause_while_called = "refuse"``)."""
+
+    code = "ticket-open"
+
+
+class UndoExpired(DomainError, RuntimeError):
+    """An undo of a no-show older than ``engine.no_show_undo_s`` (or of another day)."""
+
+    code = "undo-expired"
+
+
 ALL_ERRORS: tuple[type[DomainError], ...] = (
     UnknownService, UnknownCounter, ServiceClosed, PastClosing, QueueEmpty, CounterClosed,
     CounterPaused, CounterBusy, NoCurrentTicket, BadState, UnknownTicket, ClockUntrusted,
     NumbersExhausted, UnknownBooking, BookingWindow, BadScore, UnknownPriority,
+    TicketOpen, UndoExpired,
 )
 
 

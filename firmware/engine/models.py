@@ -48,6 +48,7 @@ class CounterState:
     state: str  # open | closed | paused
     staff: str
     current: str | None  # ticket id being called/served
+    pause_pending: bool = False  # PAUSE with a ticket: pauses when that ticket ends
 
 
 @dataclass(frozen=True)

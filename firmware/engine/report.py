@@ -189,6 +189,8 @@ class _Tally:
             self.no_shows["appointment" if d["appointment"] else "walk_in"] += 1
         elif t == "appointment.missed":  # booked, never checked in (engine/bookings.py)
             self.no_shows["appointment"] += 1
+        elif t == "ticket.no_show_undone":  # the customer came back: not a no-show
+            self.no_shows["appointment" if d["appointment"] else "walk_in"] -= 1
         elif t == "ticket.void":
             self.voids += 1
         elif t == "feedback.rated":

@@ -182,6 +182,13 @@ ALTER TABLE ratings ADD COLUMN scale INTEGER;
 ALTER TABLE tickets ADD COLUMN staff TEXT
 """
 
+# v6 (counter, issue 15): PAUSE while a ticket is at the counter, with
+# ``engine.pause_while_called = "after_done"``, pauses it when that ticket ends; the
+# pending pause survives a restart.
+_V6_COUNTER = """
+ALTER TABLE counters ADD COLUMN pause_pending INTEGER NOT NULL DEFAULT 0
+"""
+
 # The outbox as v1 created it (tessera.outbox.SCHEMA has moved on: a migration's text
 # never changes once released).
 _OUTBOX_V1 = """
@@ -207,7 +214,7 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS N
 FULL_CHECK_MAX_BYTES = 32 << 20
 
 # MIGRATIONS[i] upgrades a version-i file to version i+1.
-MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4, _V5, _V6_COUNTER)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

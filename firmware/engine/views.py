@@ -34,8 +34,8 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                 "open": open_span(svc, utc_datetime(now), engine.cfg.tz) is not None}
         counters: dict[str, Any] = {}
         rows = {r[0]: r for r in conn.execute(
-            "SELECT c.id, c.state, c.staff, t.id, t.number, t.service, t.state, t.recalls "
-            "FROM counters c LEFT JOIN tickets t ON t.id = c.current")}
+            "SELECT c.id, c.state, c.staff, t.id, t.number, t.service, t.state, t.recalls, "
+            "c.pause_pending FROM counters c LEFT JOIN tickets t ON t.id = c.current")}
         for c in engine.cfg.counters:
             r = rows.get(c.id)
             cur = None
@@ -43,7 +43,8 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                 cur = {"ticket_id": r[3], "number": r[4], "service": r[5], "state": r[6],
                        "recalls": r[7]}
             counters[c.id] = {"number": c.number, "state": r[1] if r else "closed",
-                              "staff": r[2] if r else c.staff, "current": cur}
+                              "staff": r[2] if r else c.staff, "current": cur,
+                              "pause_pending": bool(r[8]) if r else False}
         recent = []
         numbers = {c.id: c.number for c in engine.cfg.counters}  # a removed counter shows 0
         for tid, number, service, counter, called_at, recalls in conn.execute(

@@ -167,6 +167,8 @@ def acl_text(cfg: BranchConfig) -> str:
             # kiosk, counter and display learn outcomes from the engine's events and state
             out += [f"topic read {engine}/status", f"topic read {engine}/evt/#",
                     f"topic read {engine}/state/#"]
+            if d.role == "display":  # what the tellers do, for their counters' signs
+                out.append(f"topic read {root}/+/evt/counter.notice")
         out.append("")
     return "\n".join(out)
 

@@ -93,6 +93,14 @@ class SetClockArgs(_Strict):
     staff: Name
 
 
+class UndoNoShowArgs(_Strict):
+    """``undo-no-show``: ``ticket`` is a ticket id or today's number (``A017``)."""
+
+    counter: Name
+    ticket: Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                        pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
 class SnapshotArgs(_Strict):
     """``snapshot`` takes no arguments: it reads the engine's live state."""
 
@@ -133,6 +141,7 @@ ARGS: dict[str, type[_Strict]] = {
     # read-only: a display or counter on its own Pi rebuilds its boards from it
     "snapshot": SnapshotArgs,
     "load-appointments": LoadAppointmentsArgs,  # issue 15: a supervisor device only
+    "undo-no-show": UndoNoShowArgs,  # issue 15
 }
 
 # Which commands each role may send (tessera.mqtt.command_auth checks it; the broker
@@ -140,7 +149,8 @@ ARGS: dict[str, type[_Strict]] = {
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "kiosk": ("issue-ticket", "confirm-printed", "void-ticket", "check-in"),
     "counter": ("call-next", "call-specific", "recall", "transfer", "no-show", "done",
-                "pause", "resume", "open-counter", "close-counter", "rate", "snapshot"),
+                "pause", "resume", "open-counter", "close-counter", "rate", "snapshot",
+                "undo-no-show"),
     "display": ("snapshot",),
     "engine": (),
     "monitor": ("snapshot",),  # read-only: a dashboard may ask for the live state

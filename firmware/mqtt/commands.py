@@ -92,6 +92,7 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "snapshot": lambda e, a: e.snapshot(),
     "load-appointments": lambda e, a: e.load_booking_lines(
         a.file, [(x.line, x.code, x.service, x.slot) for x in a.lines], dry_run=a.dry_run),
+    "undo-no-show": lambda e, a: e.undo_no_show(a.ticket, counter=a.counter),
 }
 # commands that name their sender in what they record (the device the broker vouches for)
 SENDER_CALLS: dict[str, Callable[[Any, Any, str], Any]] = {

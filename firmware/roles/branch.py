@@ -49,6 +49,7 @@ class Branch:
     kiosk: KioskRole | None = None
     counters: dict[str, CounterRole] = field(default_factory=dict)
     display: Any = None
+    alert_lamp: Any = None  # tessera.roles.alerts.AlertLamp (alerts.lamp), with the display
     factories: dict[str, Any] = field(default_factory=dict)
     inputs: list[Any] = field(default_factory=list)
     uplink: Any = None
@@ -67,6 +68,8 @@ class Branch:
             self.kiosk.refresh()
         for role in self.counters.values():
             role.tick()
+        if self.alert_lamp is not None:
+            self.alert_lamp.tick()
         self.publish_state()
 
     def publish_state(self) -> None:

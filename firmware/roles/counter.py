@@ -5,6 +5,13 @@ Keys (each a :class:`tessera.dispatch.Act` the dispatcher hands over for a pin):
 - ``next``: call the next ticket (on a paused counter: resume, then call);
   holding NEXT (``Act.PAUSE``, as the ``pause`` key) pauses the counter.
 - ``recall``: repeat the call; ``no_show``: close the called ticket as a no-show.
+- holding NO-SHOW (``Act.UNDO_NO_SHOW``) undoes this counter's last no-show within
+  ``engine.no_show_undo_s``: on an idle counter the ticket is called back here (the
+  customer turned up at the counter), else it goes back to the head of its queue.
+- PAUSE (or holding NEXT) with a customer at the counter: by
+  ``engine.pause_while_called``, refused (``ticket-open``, the sign says
+  "finish first") or pending until DONE/NO-SHOW/TRANSFER ends the ticket (the sign
+  says "A001 then pause").
 - ``transfer``: select a target service (each press moves to the next one in
   ``panel.transfer_targets``, shown on the counter board); ``done`` then
   transfers instead of closing. ``recall`` cancels a pending selection.
@@ -13,6 +20,13 @@ Keys (each a :class:`tessera.dispatch.Act` the dispatcher hands over for a pin):
   next ticket, whichever comes first.
 - ``rate`` ``n``: rating ``n`` (1 = lowest), bound by the engine to the ticket
   this counter completed last; accepted presses blink the rating LED.
+
+What the teller is doing reaches the counter's serial sign (driven by the display
+role; counters with a ``board_address``) as ``counter.notice`` events of the counter's
+device (``emit``): ``choosing``
+with ``A001>loans`` while TRANSFER cycles (empty text when the choice ends), and
+``refused`` with a short reason ("queue empty", "busy") the sign shows for
+``board.notice_s`` before the current ticket again (``NOTICE_TEXT``).
 
 Login panels (``panel.login = true``): a teller logs in with their ``[[staff]]``
 code. While logged out the counter is closed in the engine, the board shows
@@ -47,6 +61,7 @@ from tessera.roles.ports import CounterEngine, Led, TextBoard
 from tessera.roles.remote import EngineUnreachable
 
 log = logging.getLogger(__name__)
+Emit = Callable[[str, dict[str, Any]], None]
 P = ParamSpec("P")
 T = TypeVar("T")
 # what a panel action gives back: the engine's answer, the selected transfer target, or
@@ -54,6 +69,17 @@ T = TypeVar("T")
 Answer = Ticket | CounterState | Rating | ClockSet | str | None
 
 CONFIRM_BLINK_S = 0.9
+
+# what a counter sign (16 characters) says for a refusal code; others show the code
+NOTICE_TEXT = {
+    "queue-empty": "queue empty", "counter-busy": "busy", "ticket-open": "finish first",
+    "ticket_open": "finish first", "counter-paused": "paused", "counter-closed": "closed",
+    "no-current-ticket": "no ticket", "bad-state": "not now", "undo-expired": "too late",
+    "nothing_to_undo": "nothing to undo", "unknown-ticket": "no such ticket",
+    "logged_out": "log in first", "bad_login": "wrong code", "locked": "locked",
+    "timeout": "no engine", "EngineUnreachable": "no engine",
+}
+PAD_CODES = frozenset({"logged_out", "bad_login", "locked"})
 
 LOGIN_FAILS_TO_LOCK = 3  # wrong codes in a row that lock the code pad
 LOGIN_LOCK_S = 30.0  # clock seconds a locked pad ignores codes
@@ -150,7 +176,7 @@ class CounterRole:
 
     def __init__(self, cfg: BranchConfig, counter: Counter, engine: CounterEngine, clock: Clock,
                  *, board: TextBoard | None = None, rating_led: Led | None = None,
-                 staff: str | None = None) -> None:
+                 staff: str | None = None, emit: Emit | None = None) -> None:
         self.cfg = cfg
         self.counter = counter
         self.engine = engine
@@ -172,6 +198,10 @@ class CounterRole:
             if panel is not None and panel.login else None
         self._shown: str | None = None  # last text sent to the board
         self.clock_entry: ClockEntry | None = None  # staff setting the clock (clock_panel)
+        self.emit = emit  # counter.notice events for the counter's serial sign
+        self.pause_pending = False  # PAUSE with a customer: pauses when they are done
+        self.last_no_show: Ticket | None = None  # what holding NO-SHOW undoes
+        self._notice: tuple[str, float] | None = None  # refusal text, clock.monotonic()
 
     @property
     def logged_out(self) -> bool:
@@ -226,6 +256,7 @@ class CounterRole:
                 Act.NEXT: self._next, Act.RECALL: self._recall,
                 Act.TRANSFER: self._select_transfer, Act.NO_SHOW: self._no_show,
                 Act.DONE: self._done, Act.PAUSE: self._pause,
+                Act.UNDO_NO_SHOW: self._undo_no_show,
             }.get(action)
             return handler() if handler is not None else None  # LOGOUT without a login panel
 
@@ -249,9 +280,8 @@ class CounterRole:
                 self._end_rating_window()
             if self.clock_entry is not None and self.clock_entry.expired(self.clock.monotonic()):
                 self.clock_entry = None  # a half-set time never stays on the sign
-            if self.pad is not None and self.board is not None \
-                    and self.board_text() != self._shown:
-                self._show()
+            if self.board is not None and self.board_text() != self._shown:
+                self._show()  # a notice, lockout, partial code or clock entry ran out
 
     def _end_rating_window(self) -> None:
         self._rating_until = None
@@ -278,15 +308,18 @@ class CounterRole:
             self.paused = False
         ticket = self._command(self.engine.call_next, self.id)
         if ticket is not None:
-            self._end_rating_window()  # the next customer is here: no rating for the last
-            self.current = ticket.number
-            self.current_service = ticket.service
-            self.transfer_choice = None
+            self._called(ticket)
         self._show()
         return ticket
 
+    def _called(self, ticket: Ticket) -> None:
+        self._end_rating_window()  # the next customer is here: no rating for the last
+        self.current = ticket.number
+        self.current_service = ticket.service
+        self._end_choice()
+
     def _recall(self) -> Ticket | None:
-        self.transfer_choice = None
+        self._end_choice()
         ticket = self._command(self.engine.recall, self.id)
         self._show()
         return ticket
@@ -295,7 +328,27 @@ class CounterRole:
         ticket = self._command(self.engine.no_show, self.id)
         if ticket is not None:
             self.current = None
-            self.transfer_choice = None
+            self.last_no_show = ticket
+            self._end_choice()
+            self._ticket_ended()
+        self._show()
+        return ticket
+
+    def _undo_no_show(self) -> Ticket | None:
+        """Held NO-SHOW: the customer of this counter's last no-show is here after all."""
+        last = self.last_no_show
+        if last is None:
+            self._refuse("nothing_to_undo")
+            self._show()
+            return None
+        if self.current is None and not self.paused:  # they are at this counter: call them
+            ticket = self._command(self.engine.call_specific, self.id, last.number)
+            if ticket is not None:
+                self._called(ticket)
+        else:  # busy with someone else: back to the head of the queue
+            ticket = self._command(self.engine.undo_no_show, last.id, counter=self.id)
+        if ticket is not None:
+            self.last_no_show = None
         self._show()
         return ticket
 
@@ -305,21 +358,33 @@ class CounterRole:
             return None
         self.transfer_choice = 0 if self.transfer_choice is None else \
             (self.transfer_choice + 1) % len(targets)
+        self._tell("choosing", f"{self.current}>{targets[self.transfer_choice]}")
         self._show()
         return targets[self.transfer_choice]
+
+    def _end_choice(self) -> None:
+        if self.transfer_choice is not None:
+            self.transfer_choice = None
+            self._tell("choosing", "")
+
+    def _ticket_ended(self) -> None:
+        if self.pause_pending:  # the engine paused the counter with this ticket's end
+            self.pause_pending, self.paused = False, True
 
     def _done(self) -> Ticket | None:
         if self.transfer_choice is not None:
             target = self.transfer_targets[self.transfer_choice]
-            self.transfer_choice = None
+            self._end_choice()
             ticket = self._command(self.engine.transfer, self.id, target)
             if ticket is not None:
                 self.current = None
+                self._ticket_ended()
             self._show()
             return ticket
         ticket = self._command(self.engine.done, self.id)
         if ticket is not None:
             self.current = None
+            self._ticket_ended()
             self._rating_until = self.clock.monotonic() + self.cfg.engine.feedback_window_s
             if self.rating_led is not None:
                 self.rating_led.on()  # "rate us now"
@@ -329,7 +394,8 @@ class CounterRole:
     def _pause(self) -> CounterState | None:
         state = self._command(self.engine.pause, self.id)
         if state is not None:
-            self.paused = True
+            self.paused = state.state == "paused"
+            self.pause_pending = state.pause_pending
         self._show()
         return state
 
@@ -463,6 +529,26 @@ class CounterRole:
         self.last_error = code
         self.refusals[code] = self.refusals.get(code, 0) + 1
         log.info("counter %s: key refused (%s)", self.id, code)
+        self._refused_notice(code)
+
+    def _refused_notice(self, code: str) -> None:
+        """Say why on the counter's sign(s) for ``board.notice_s``, then the ticket again."""
+        text = NOTICE_TEXT.get(code, code)[:16]
+        if code not in PAD_CODES:  # a login panel's own board says those itself
+            self._notice = (text, self.clock.monotonic())
+        self._tell("refused", text, code=code)
+
+    def _tell(self, kind: str, text: str, **extra: str) -> None:
+        """A ``counter.notice`` for the serial counter sign (the display role shows it);
+        a counter without a sign (``board_address``) sends none: nobody would see it."""
+        if self.emit is None or self.counter.board_address is None:
+            return
+        try:
+            self.emit("counter.notice", {"counter": self.id, "counter_number":
+                                         self.counter.number, "kind": kind, "text": text,
+                                         **extra})
+        except Exception as e:  # a full disk must not stop the teller's keys
+            log.warning("counter %s: notice not sent: %s", self.id, e)
 
     # ------------------------------------------------------------------ events
 
@@ -482,9 +568,11 @@ class CounterRole:
                     self.current == data.get("number"):
                 self.current = None
             elif t == "counter.paused":
-                self.paused = True
+                self.paused, self.pause_pending = True, False
             elif t == "counter.resumed":
                 self.paused = False
+            elif t in ("counter.pause_pending", "counter.pause_cancelled"):
+                self.pause_pending = t == "counter.pause_pending"
             elif t == "counter.opened" and self.pad is not None:
                 # opened from elsewhere (a supervisor's command): the panel follows, so the
                 # teller is not locked out of an open counter nor credited to someone else
@@ -505,12 +593,19 @@ class CounterRole:
     def board_text(self) -> str:
         if self.clock_entry is not None:
             return self.clock_entry.text()
+        if self._notice is not None:
+            text, at = self._notice
+            if self.clock.monotonic() - at < self.cfg.board.notice_s:
+                return text
+            self._notice = None
         if self.pad is not None and self.staff is None:
             return self.pad.text(self.clock.monotonic())
         if self.transfer_choice is not None:
             return f"{self.current or ''}>{self.transfer_targets[self.transfer_choice]}"
         if self.paused:
             return "PAUSED"
+        if self.current and self.pause_pending:
+            return f"{self.current} then pause"
         if self.current:
             return self.current
         notice = self.pad.notice(self.clock.monotonic()) if self.pad is not None else None
@@ -539,4 +634,5 @@ class CounterRole:
         self.last_error = code
         self.refusals[code] = self.refusals.get(code, 0) + 1
         log.info("counter %s: %s refused: %s", self.id, getattr(fn, "__name__", fn), detail)
+        self._refused_notice(code)
         return None

@@ -121,6 +121,18 @@ def remote_engine(branch: Branch, device: str) -> RemoteEngine:
             branch.bus.publish(env)
 
     dl.uplink.add_handler(engine_events, on_event)
+    if device.startswith("display-"):
+        # the counter panels' own counter.notice (transfer target, refusals) for their
+        # signs; one from this very process is already on the bus
+        def on_notice(msg: Any) -> None:
+            try:
+                env = json.loads(msg.payload)
+            except ValueError:
+                return
+            if isinstance(env, dict) and env.get("device") not in branch.emitters:
+                branch.bus.publish(env)
+
+        dl.uplink.add_handler(f"{dl.topics.branch_root}/+/evt/counter.notice", on_notice)
     dl.start()
     branch.uplink = dl
     branch.links[device] = dl

@@ -226,6 +226,14 @@ class RemoteEngine:
         """Staff set the engine's time (``set-clock``; the engine names this device)."""
         return self._call(ClockSet, "set-clock", time=when, staff=staff)
 
+    def call_specific(self, counter: str, number: str) -> Ticket:
+        return self._call(Ticket, "call-specific", counter=counter, number=number)
+
+    def undo_no_show(self, ticket: str, *, counter: str | None = None) -> Ticket:
+        if counter is None:  # over MQTT the counter is who undoes it (command_auth)
+            raise ValueError("undo_no_show over MQTT needs the counter that undoes it")
+        return self._call(Ticket, "undo-no-show", counter=counter, ticket=ticket)
+
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:
     status = answer.get("status")

@@ -472,7 +472,8 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                                            lambda b: _role(b).transfer_targets),
     "counters[].panel.login": R("sim", True, lambda b: (
         _role(b).pad is not None, _binds(b, "done")[0].hold_action), (True, "logout")),
-    "counters[].board_address": R("sim", "11", lambda b: _addresses(b, "field"), ["11"]),
+    "counters[].board_address": R("sim", "11", lambda b: list(b.branch.display._board_of.values())
+                                  if "11" in _addresses(b, "field") else [], ["11"]),
     # the engine rates k1's presses on its own scale (3 buttons, engine.rating_scale 4)
     "counters[].rating_scale": R("sim", 3, lambda b: (_eng(b).rate("k1", 3).score, _eng(
         b).conn.execute("SELECT scale FROM ratings ORDER BY id DESC LIMIT 1").fetchone()[0]),
@@ -515,6 +516,9 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
                                       lambda b: _eng(b).cfg.engine.recent_service_window),
     # what it does to tickets and events: tests/engine/test_engine_wait_terms.py
     "engine.wait_range": R("sim", True, lambda b: _eng(b).cfg.engine.wait_range),
+    "engine.no_show_undo_s": R("sim", 90.0, lambda b: _eng(b).cfg.engine.no_show_undo_s),
+    "engine.pause_while_called": R("sim", "refuse",
+                                   lambda b: _eng(b).cfg.engine.pause_while_called),
     # [kiosk]
     "kiosk.device": R("sim", "front", lambda b: _lamp_device(b, _kiosk(b).leds["ready"])),
     "kiosk.buttons[].pin": R("sim", 17, lambda b: _pin(b, "issue")),
@@ -578,6 +582,14 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "board.sign": R("sim", "solar", lambda b: _board(b).sign.name),
     "board.device": R("sim", "hall", lambda b: [
         d for d in b.branch.emitters if d.startswith("display-")], ["display-hall"]),
+    "board.notice_s": R("sim", 2.5, lambda b: {b.branch.display.cfg.board.notice_s,
+                                               _role(b).cfg.board.notice_s}, {2.5}),
+    # [alerts]: the manager's lamp (on the display's Pi) and sign line
+    "alerts.lamp": R("sim", 27, lambda b: _lamp_pin(b.branch.alert_lamp.lamp)),
+    "alerts.board_address": R("sim", "3C", lambda b: (b.branch.display._alert_addr,
+                                                       "3C" in _addresses(b, "field")),
+                              ("3C", True)),
+    "alerts.hold_s": R("sim", 120.0, lambda b: b.branch.alert_lamp.cfg.alerts.hold_s),
     # [voice]
     "voice.enabled": R("alt", False, lambda b: b.branch.display.announcer is not None),
     "voice.languages": R("sim", ["en"], lambda b: _announcer(b).languages),

@@ -251,6 +251,9 @@ def test_logout_refused_with_a_ticket_allowed_after_done(desk: Desk) -> None:
     assert desk.role.act(Act.LOGOUT) is None
     assert desk.role.refusals == {"ticket_open": 1}
     assert desk.state()["state"] == "open" and desk.state()["current"]["number"] == "A001"
+    assert desk.sign.text == "finish first"  # why, for board.notice_s (issue 15)
+    desk.clock.advance(desk.cfg.board.notice_s)
+    desk.role.tick()
     assert desk.sign.text == "A001"
 
     desk.role.act(Act.DONE)

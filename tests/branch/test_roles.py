@@ -15,6 +15,7 @@ from tessera.clock import VirtualClock
 from tessera.config import BranchConfig, load_config
 from tessera.dispatch import Act, Binding, ButtonAction, bindings_from_config
 from tessera.engine.errors import PastClosing, QueueEmpty
+from tessera.engine.models import CounterState
 from tessera.roles.counter import CounterRole
 from tessera.roles.glue import ActionRouter
 from tessera.roles.kiosk import KioskRole
@@ -60,9 +61,9 @@ class StubEngine:
         self._rec("transfer", counter, service)
         return T(self.current.pop(counter))
 
-    def pause(self, counter: str) -> str:
+    def pause(self, counter: str) -> CounterState:
         self._rec("pause", counter)
-        return "paused"
+        return CounterState(counter, 1, "paused", "", None)
 
     def resume(self, counter: str) -> str:
         self._rec("resume", counter)

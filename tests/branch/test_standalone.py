@@ -57,6 +57,17 @@ def test_roles_over_mqtt(tmp_path: Path, bank_config_path: Path, mosquitto: Any)
             hall = cfg.board.hall_address
             assert until(lambda: number in board.text(hall)), board.text(hall)
 
+            # the teller's transfer choice reaches the counter's sign on the display Pi
+            # as the counter Pi's own counter.notice, through the broker (issue 15)
+            sign = cfg.counter("c1").board_address
+            assert sign is not None and panel.transfer is not None and panel.recall
+            assert until(lambda: board.text(sign) == number), board.text(sign)
+            assert press_mock(counter, "main", panel.transfer)
+            target = panel.transfer_targets[0]
+            assert until(lambda: board.text(sign) == f"{number}>{target}"), board.text(sign)
+            assert press_mock(counter, "main", panel.recall)
+            assert until(lambda: board.text(sign) == number), board.text(sign)
+
             assert press_mock(counter, "main", panel.done)
             snap = engine.engine.snapshot()
             assert snap is not None

@@ -323,3 +323,25 @@ def test_each_command_parses_the_same_with_only_its_own_modules_registered() -> 
         only = commands(build_parser(name))
         assert name in only  # (a module may register more than one command)
         assert only[name].format_help() == parser.format_help()
+
+
+@pytest.mark.parametrize(("extra", "expected"), [  # issue 15: counter signs and alerts
+    ("[board]\nnotice_s = 0", "board.notice_s"),
+    ("[board]\nnotice_s = 61", "board.notice_s"),
+    ("[alerts]\nlamp = 28", "alerts.lamp"),
+    ("[alerts]\nlamp = 5", "alerts.lamp: pin 5 already used by counters[0].panel.next"),
+    ("[alerts]\nhold_s = 0", "alerts.hold_s"),
+    ('[alerts]\nboard_address = "00"', "alerts.board_address"),
+    ('[alerts]\nboard_address = "01"', "alerts.board_address: board address '01' already"),
+    ("[alerts]\nsound = true", "alerts: unknown key 'sound'"),
+])
+def test_counter_sign_and_alert_keys_are_validated(extra: str, expected: str) -> None:
+    errs = errors_of(GOOD + extra)
+    assert any(expected in e for e in errs), errs
+
+
+def test_alert_and_notice_keys_load() -> None:
+    cfg = parse_config(GOOD + '[board]\nnotice_s = 2.5\n[alerts]\nlamp = 12\n'
+                       'board_address = "21"\nhold_s = 60\n')
+    assert (cfg.board.notice_s, cfg.alerts.lamp, cfg.alerts.board_address,
+            cfg.alerts.hold_s) == (2.5, 12, "21", 60.0)

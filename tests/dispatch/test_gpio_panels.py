@@ -85,7 +85,7 @@ def test_bindings_from_the_bank_example(bank_config_path: Path) -> None:
     assert by_pin[17] == Binding(17, Act.ISSUE, "cash")
     assert by_pin[24] == Binding(24, Act.ISSUE, "cash", "priority")
     assert by_pin[5] == Binding(5, Act.NEXT, "c1", hold_action=Act.PAUSE)
-    assert by_pin[25] == Binding(25, Act.NO_SHOW, "c2")
+    assert by_pin[25] == Binding(25, Act.NO_SHOW, "c2", hold_action=Act.UNDO_NO_SHOW)
     assert [by_pin[p].arg for p in (20, 21, 16)] == [1, 2, 3]
     assert len(by_pin) == 5 + 8 + 7  # kiosk, c1 (5 keys + 3 ratings), c2 (4 + 3)
     assert bindings_from_config(cfg, device="elsewhere") == []

@@ -33,7 +33,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.engine = Engine.open(CFG, self.clock, self.dir / "e.db", trust=always_trusted)
         self.tickets: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, dict[str, Any]] = {
-            c: {"state": "open", "current": None, "streak": 0} for c in COUNTERS}
+            c: {"state": "open", "current": None, "streak": 0, "pending": False}
+            for c in COUNTERS}
         for c in COUNTERS:
             self.engine.open_counter(c)
         self.order = 0
@@ -162,10 +163,14 @@ class QueueMachine(RuleBasedStateMachine):
             changes = 2
         if tid and action == "start" and self.tickets[tid]["state"] == "serving":
             code = "bad-state"
+        ends = action in ("done", "no_show")
+        changes += int(ends and c["pending"])  # a pending pause takes effect (issue 15)
         self._expect(code, lambda: getattr(self.engine, action)(counter), changes)
         if code is not None:
             return
         t = self.tickets[tid]
+        if ends and c["pending"]:
+            c["state"], c["pending"] = "paused", False
         if action in ("done", "no_show"):
             t["state"], c["current"] = {"done": "done", "no_show": "no_show"}[action], None
         elif action == "start":
@@ -178,8 +183,11 @@ class QueueMachine(RuleBasedStateMachine):
         code = None if tid else "no-current-ticket"
         if tid and self.tickets[tid]["service"] == service:
             code = "bad-state"
-        self._expect(code, lambda: self.engine.transfer(counter, service), 1)
+        pending = code is None and c["pending"]
+        self._expect(code, lambda: self.engine.transfer(counter, service), 1 + int(pending))
         if code is None:
+            if pending:
+                c["state"], c["pending"] = "paused", False
             t = self.tickets[tid]
             t["state"], t["service"], c["current"] = "waiting", service, None
             self._enqueue(t)
@@ -197,8 +205,15 @@ class QueueMachine(RuleBasedStateMachine):
             code = "counter-busy"
         fn = {"open": self.engine.open_counter, "close": self.engine.close_counter,
               "pause": self.engine.pause, "resume": self.engine.resume}[action]
-        self._expect(code, lambda: fn(counter), int(old != target))
+        if code is None and action == "pause" and old == "open" and c["current"]:
+            # engine.pause_while_called = "after_done": pending until the ticket ends
+            self._expect(None, lambda: fn(counter), int(not c["pending"]))
+            c["pending"] = True
+            return
+        changes = int(old != target) + int(code is None and c["pending"])  # cancelled
+        self._expect(code, lambda: fn(counter), changes)
         if code is None:
+            c["pending"] = False
             c["state"] = target
             if target == "closed":
                 c["streak"] = 0

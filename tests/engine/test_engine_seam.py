@@ -81,3 +81,32 @@ def test_codes_outside_the_domain_and_bad_answers() -> None:
     with pytest.raises(EngineUnreachable) as bad:
         garbled.call_next("c1")
     assert bad.value.code == "bad-response" and "Ticket" in str(bad.value)
+
+
+def test_undo_and_pending_pause_travel_the_seam(engine: Engine) -> None:
+    """Issue 15: ``undo_no_show``, ``call_specific`` and a pending pause over the protocol
+    give the engine's own answers; ``undo-expired`` and ``ticket-open`` their classes."""
+    from tessera.engine.errors import TicketOpen, UndoExpired
+
+    remote = RemoteEngine(Loopback(engine))
+    remote.open_counter("c1", staff="t-001")
+    a, b = (engine.issue("cash") for _ in range(2))
+    for t in (a, b):
+        engine.confirm_printed(t.id)
+    remote.call_next("c1")
+    remote.no_show("c1")
+    back = remote.undo_no_show(a.number, counter="c1")
+    assert back == engine.get_ticket(a.id) and back.state == "waiting"
+    remote.call_next("c1")
+    pending = remote.pause("c1")
+    assert isinstance(pending, CounterState) and pending.pause_pending is True
+    assert pending.state == "open"
+    remote.no_show("c1")                       # A001 again: the pending pause takes effect
+    assert engine.snapshot()["counters"]["c1"]["state"] == "paused"
+    assert remote.resume("c1").pause_pending is False
+    called = remote.call_specific("c1", a.number)  # the customer is back after all
+    assert called == engine.get_ticket(a.id) and called.state == "called"
+    assert issubclass(refusal_class("undo-expired"), UndoExpired)
+    assert issubclass(refusal_class("ticket-open"), TicketOpen)
+    with pytest.raises(ValueError, match="counter"):
+        remote.undo_no_show(a.number)

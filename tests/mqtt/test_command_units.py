@@ -380,3 +380,24 @@ def test_a_restarted_engine_gives_pending_confirms_their_window(
         assert voided == [t2.id]  # the rule itself is unchanged
     finally:
         e2.close()
+
+
+def test_undo_no_show_over_the_command_server(server: Any) -> None:
+    """``undo-no-show`` (issue 15): the ticket waits again; a second undo is bad-state;
+    a missing ticket is invalid with its path."""
+    srv, port = server
+    t = srv.engine.issue("cash")
+    srv.engine.confirm_printed(t.id)
+    srv.engine.open_counter("c1")
+    srv.engine.call_next("c1")
+    srv.engine.no_show("c1")
+    srv.handle(_msg("tester", "undo-no-show", _req({"counter": "c1", "ticket": t.number})))
+    r = _answer(port)
+    assert (r["status"], r["code"], r["result"]["state"]) == ("done", "ok", "waiting"), r
+    srv.handle(_msg("tester", "undo-no-show", _req({"counter": "c1", "ticket": t.id},
+                                                   cid="r-2")))
+    r = _answer(port)
+    assert (r["status"], r["code"]) == ("rejected", "bad-state"), r
+    srv.handle(_msg("tester", "undo-no-show", _req({"counter": "c1"}, cid="r-3")))
+    r = _answer(port)
+    assert (r["status"], r["code"]) == ("rejected", "invalid") and "ticket" in r["detail"], r

@@ -30,7 +30,7 @@ ROOT = f"tessera/v1/{TENANT}/{BRANCH}"
 EXTRA = 'devices = { "hq-tool" = ["monitor"] }\n'
 STAFF = '\n[[staff]]\nid = "t-1"\ncode = "1234"\n'
 TABLES = ("meta", "day_services", "tickets", "service_times", "counters", "ratings",
-          "bookings")
+          "bookings", "visits")
 
 
 def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -160,6 +160,19 @@ ROWS: list[tuple[str, str, str, dict[str, Any], str]] = [
      "forbidden"),
     ("a display only reads", "display-main", "done", {"counter": "c1"}, "forbidden"),
     ("a monitor only reads", "monitor-hq-tool", "snapshot", {}, "ok"),
+    # undo of a no-show (issue 15): own counters only, and only a no-show
+    ("undo-no-show only at its own counters", "counter-pi-2", "undo-no-show",
+     {"counter": "c1", "ticket": "A001"}, "forbidden"),
+    ("... a display may not undo", "display-main", "undo-no-show",
+     {"counter": "c1", "ticket": "A001"}, "forbidden"),
+    ("undo of an unknown ticket", "counter-pi-1", "undo-no-show",
+     {"counter": "c1", "ticket": "A999"}, "unknown-ticket"),
+    ("undo of a ticket that is not a no-show", "counter-pi-1", "undo-no-show",
+     {"counter": "c1", "ticket": "A001"}, "bad-state"),
+    ("undo names a ticket id or number", "counter-pi-1", "undo-no-show",
+     {"counter": "c1", "ticket": "A 1"}, "invalid"),
+    ("... and no other field", "counter-pi-1", "undo-no-show",
+     {"counter": "c1", "ticket": "A001", "position": "back"}, "invalid"),
 ]
 
 

@@ -196,6 +196,10 @@ def test_cli_writes_files_and_never_prints_a_password(tmp_path: Path) -> None:
     assert f"topic read {ROOT}/engine/res/counter-pi-1" in counter
     assert f"topic read {ROOT}/+/req/#" in acl.split("user engine")[1].split("user ")[0]
     assert "req" not in acl.split("user kiosk-pi-k")[1].split("user ")[0]
+    # a display reads the panels' counter.notice (their signs), and no other device's events
+    for user in acl.split("user ")[1:]:
+        notice = f"topic read {ROOT}/+/evt/counter.notice" in user
+        assert notice == user.startswith("display-"), user
     # regenerating keeps the passwords (no fleet-wide rotation by accident)
     before = (tmp_path / "out" / "credentials" / "kiosk-pi-k.toml").read_text()
     subprocess.run([sys.executable, "-m", "tessera", "broker", "config", "--config",
