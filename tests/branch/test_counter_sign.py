@@ -60,6 +60,7 @@ number = 1
 services = [{{ service = "cash" }}]
 staff = "t-001"
 board_address = "11"
+rating_scale = 3
 [counters.panel]
 next = 5
 recall = 6

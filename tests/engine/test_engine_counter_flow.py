@@ -258,10 +258,11 @@ def test_new_engine_keys_are_validated_with_their_path(extra: str, path: str) ->
         make_config(engine_extra=extra)
 
 
-def test_a_pending_pause_left_by_the_days_end_is_dropped_at_the_next_call(
+def test_a_pending_pause_waits_for_its_ticket_across_the_days_end(
         engine: Engine, clock: VirtualClock) -> None:
-    """The day's end voids the called ticket without DONE: the pause it waited for must not
-    fall on the first customer of the next day."""
+    """The day's end never voids the ticket at a counter (it stays and ends normally): the
+    pause it waited for falls when that ticket ends, not on the next day's first customer.
+    (A pending pause whose ticket is gone anyway is dropped at the counter's next call.)"""
     from datetime import timedelta
 
     _waiting(engine)
@@ -269,10 +270,8 @@ def test_a_pending_pause_left_by_the_days_end_is_dropped_at_the_next_call(
     engine.call_next("c1")
     engine.pause("c1")
     clock.advance(timedelta(days=1).total_seconds())
-    engine.tick()                               # the day rolls; the called ticket is void
-    _waiting(engine)
-    seq = _last_seq(engine)
-    engine.call_next("c1")
-    assert [t for t, _ in _events(engine, seq)][:1] == ["counter.pause_cancelled"]
-    engine.done("c1")
+    engine.tick()                               # the day rolls; the called ticket stays
     assert engine.snapshot()["counters"]["c1"]["state"] == "open"
+    _waiting(engine)
+    engine.done("c1")
+    assert engine.snapshot()["counters"]["c1"]["state"] == "paused"

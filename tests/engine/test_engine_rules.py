@@ -77,7 +77,7 @@ def test_anti_starvation_after_consecutive_priority_calls(open_engine: Opener,
     assert called == [prios[0], prios[1], normal, prios[2]]
 
 
-def test_call_specific_and_counter_errors(engine: Engine) -> None:
+def test_call_specific_and_counter_errors(engine: Engine, clock: VirtualClock) -> None:
     a = waiting(engine, "cash")
     b = waiting(engine, "cash")
     with pytest.raises(E.CounterClosed):
@@ -95,7 +95,7 @@ def test_call_specific_and_counter_errors(engine: Engine) -> None:
         engine.close_counter("c1")
     engine.no_show("c1")
     # a no-show is called back by number only within engine.no_show_undo_s (issue 15)
-    engine.clock.advance(engine.cfg.engine.no_show_undo_s + 1)  # type: ignore[attr-defined]
+    clock.advance(engine.cfg.engine.no_show_undo_s + 1)
     with pytest.raises(E.UndoExpired, match="A002 was a no-show"):
         engine.call_specific("c1", "A002")
     with pytest.raises(E.UnknownTicket):
