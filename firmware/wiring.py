@@ -229,7 +229,8 @@ def build_inputs(branch: Branch, *, sim: bool) -> None:
     branch.closers.append(lambda: _close_all(panels))
     for device in devices(cfg):
         binds = [b for b in bindings_from_config(cfg, device)
-                 if _wanted(branch, "kiosk." if b.action == "issue" else f"counter.{b.target}")]
+                 if _wanted(branch, "kiosk." if b.action in ("issue", "reprint")
+                            else f"counter.{b.target}")]
         if not binds:
             continue
         factory = _device_factory(branch, device, sim=sim)

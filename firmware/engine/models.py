@@ -30,6 +30,7 @@ class Ticket:
     recalls: int
     appointment: str | None
     route: tuple[str, ...] = ()
+    slot: str | None = None  # RFC 3339 UTC: an appointment's booked time
 
 
 @dataclass(frozen=True)

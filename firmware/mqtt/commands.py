@@ -90,6 +90,8 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "close-counter": lambda e, a: e.close_counter(a.counter),
     "rate": lambda e, a: e.rate(a.counter, a.score),
     "snapshot": lambda e, a: e.snapshot(),
+    "report-refusal": lambda e, a: e.report_refusal(a.key, a.service, a.reason, a.at),
+    "reprint": lambda e, a: e.reprint(a.ticket_id, last=a.last),
 }
 assert set(CALLS) == set(ARGS)
 READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless
