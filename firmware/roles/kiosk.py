@@ -188,6 +188,10 @@ class KioskRole:
                 if code is None and not isinstance(e, (OSError, ValueError, RuntimeError)):
                     raise
                 log.info("kiosk: reprint refused: %s", e)
+                try:
+                    self.issuer.beep()  # staff hear "no" (nothing to reprint, printer out)
+                except OSError as err:
+                    log.warning("kiosk buzzer: %s", err)
                 return IssueOutcome(ok=False, code=str(code or "printer-fault"), detail=str(e))
             self.reprints += 1
             return IssueOutcome(ok=True, number=ticket.number, ticket=ticket)

@@ -165,6 +165,8 @@ def test_held_reprint_button_prints_the_same_number(tmp_path: Path,
         kiosk = rig.branch.kiosk
         assert kiosk is not None
         rig.clock.advance(3600)  # 10:00
+        assert rig.press("main", REPRINT_PIN, hold_s=hold_s)  # nothing issued yet
+        assert kiosk.reprints == 0 and not rig.printer.tickets
         assert rig.press("main", 24)  # cash, priority class
         assert rig.printer.wait_tickets(1)
         number = kiosk.last.number if kiosk.last else None
@@ -183,3 +185,21 @@ def test_held_reprint_button_prints_the_same_number(tmp_path: Path,
 
     assert [e["data"]["number"] for e in _events(db, "ticket.reprinted")] == ["A001"]
     assert _rows(db, "SELECT number, state FROM tickets") == [("A001", "waiting")]
+
+
+@pytest.mark.parametrize(("line", "path"), [
+    ("reprint_pin = 17", "kiosk.reprint_pin: pin 17 already used by kiosk.buttons[0]"),
+    ("reprint_pin = 99", "kiosk.reprint_pin"),
+    ('reprint_pin = "ten"', "kiosk.reprint_pin"),
+])
+def test_reprint_pin_is_validated_with_its_path(tmp_path: Path, bank_config_path: Path,
+                                                line: str, path: str) -> None:
+    from tessera.errors import ConfigError
+
+    text = bank_config_path.read_text(encoding="utf-8").replace(
+        'checkin = "stdin"\n', f'checkin = "stdin"\n{line}\n', 1)
+    cfg_path = tmp_path / "branch.toml"
+    cfg_path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg_path)
+    assert any(e.startswith(path) for e in err.value.errors), err.value.errors
