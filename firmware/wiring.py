@@ -152,6 +152,7 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         if "kiosk" in want and engine is not None:
             branch.kiosk = build_kiosk(branch, sim=sim)
             router.kiosk = branch.kiosk
+            bus.subscribe(branch.kiosk.on_event, type_prefix="ticket.reprinted")
             branch.state_sources.append(kiosk_state(branch))
         if branch.owns_engine:
             branch.state_sources.append(engine_state(branch))

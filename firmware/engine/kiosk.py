@@ -28,6 +28,7 @@ no-show, void, or still printing), answers ``nothing-to-reprint``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,9 +108,12 @@ class KioskCommands(EngineCore):
                 raise E.NothingToReprint(
                     f"Ticket {r.number} is {r.state.replace('_', '-')}: only a waiting, "
                     "called or served ticket is reprinted; nothing was reprinted.")
+            ticket = self._as_ticket(r)
+            # the whole ticket: a kiosk prints a reprint another device asked for from it
             self._emit("ticket.reprinted", {**_ref(r), "state": r.state,
-                                            "by": "id" if ticket_id is not None else "last"})
-            return self._as_ticket(r)
+                                            "by": "id" if ticket_id is not None else "last",
+                                            "ticket": dataclasses.asdict(ticket)})
+            return ticket
         return self._run(run)
 
     def report_refusal(self, key: str, service: str, reason: str, at: str) -> RefusalRecord:

@@ -61,6 +61,10 @@ class TicketNotPrinted(DeviceError):
 class ReprintNotPrinted(DeviceError):
     """A reprint reached the engine but did not come out of the printer (try again)."""
 
+    def __init__(self, ticket: Ticket, message: str) -> None:
+        self.reprinted = ticket
+        super().__init__(message)
+
 
 class TicketIssuer:
     """Issues one ticket at a time for a kiosk (callers serialise button presses)."""
@@ -144,9 +148,13 @@ class TicketIssuer:
         if reprint is None:
             raise DeviceError("this engine has no reprint command")
         ticket: Ticket = reprint(ticket_id, last=last)
-        if not self.print_doc(self.template.doc(ticket, reprint=True)):
-            raise ReprintNotPrinted(f"the reprint of {ticket.number} did not print")
+        self.print_again(ticket)
         return ticket
+
+    def print_again(self, ticket: Ticket) -> None:
+        """Print ``ticket`` marked REPRINT (nothing asked of the engine); ReprintNotPrinted."""
+        if not self.print_doc(self.template.doc(ticket, reprint=True)):
+            raise ReprintNotPrinted(ticket, f"the reprint of {ticket.number} did not print")
 
     def _clear(self, ticket: TicketLike) -> None:
         """Empty the printer's buffers so the ticket about to be voided never prints."""

@@ -39,11 +39,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from time import monotonic
 from typing import IO, Any, Protocol
+
+import msgspec
 
 from tessera.clock import Clock
 from tessera.config import BranchConfig, service_spans
@@ -62,6 +65,7 @@ IDLE_STATUS_S = 30.0  # how often a healthy printer is asked between customers
 CLOSED_CODES = ("service-closed", "past-closing")
 REFUSAL_LAMP_S = 3.0  # how long the status lamp blinks a refusal's pattern
 PAST_CLOSING_RECHECK_S = 60.0  # without an estimate: light the button again after this
+SLIP_REPEAT_S = 10.0  # the same refusal again this soon (a mashed button): lamp, no slip
 # (on s, off s) of the status lamp per refusal class: one look tells staff which
 LAMP_PATTERNS: dict[str, tuple[float, float]] = {
     "closed": (0.5, 0.5),     # service closed / past closing: slow, even
@@ -124,6 +128,9 @@ class Issuer(Protocol):
     def estimate(self, service: str) -> float | None:
         """A new ticket's expected wait (s), or None where the engine cannot be asked."""
 
+    def print_again(self, ticket: Ticket) -> None:
+        """Print a reprint the engine already answered (another device asked for it)."""
+
 
 @dataclass(frozen=True)
 class IssueOutcome:
@@ -157,6 +164,9 @@ class KioskRole:
         self.signal: str | None = None  # the refusal class the status lamp blinks now
         self._signal_until = 0.0
         self._signal_gen = 0
+        self._slipped: dict[tuple[str, str], float] = {}  # (reason, service) -> monotonic
+        self._own_reprints: dict[str, int] = {}  # ticket id -> our reprints, event not seen
+        self._seen: deque[str] = deque(maxlen=256)  # ticket.reprinted event ids handled
         self._lock = threading.Lock()
         self._done = threading.Condition()
         self.issued = 0
@@ -178,12 +188,36 @@ class KioskRole:
             return self._run(lambda: self.issuer.issue(button.service, button.priority),
                              button.service)
 
+    def on_event(self, env: dict[str, Any]) -> None:
+        """Engine events (the bus): a ``ticket.reprinted`` another device asked for (a
+        counter's ``reprint``) is printed here; the kiosk's own was printed already.
+        Events come at least once: each id is handled once."""
+        if env.get("type") != "ticket.reprinted" or env.get("id") in self._seen:
+            return
+        self._seen.append(str(env.get("id")))
+        data = env.get("data") or {}
+        with self._lock:
+            tid = str(data.get("ticket_id"))
+            if self._own_reprints.get(tid, 0) > 0:
+                self._own_reprints[tid] -= 1
+                return
+            try:
+                ticket = msgspec.convert(data.get("ticket"), Ticket)
+                self.issuer.print_again(ticket)
+            except Exception as e:
+                log.warning("kiosk: reprint of %s not printed: %s", data.get("number"), e)
+                return
+            self.reprints += 1
+
     def reprint_last(self) -> IssueOutcome:
         """Staff: print the last ticket of this kiosk again, with the same number."""
         with self._lock:
             try:
                 ticket = self.issuer.reprint(last=True)
             except Exception as e:
+                reprinted = getattr(e, "reprinted", None)  # the engine answered, no paper
+                if reprinted is not None:
+                    self._own(reprinted.id)
                 code = getattr(e, "code", None)
                 if code is None and not isinstance(e, (OSError, ValueError, RuntimeError)):
                     raise
@@ -193,8 +227,13 @@ class KioskRole:
                 except OSError as err:
                     log.warning("kiosk buzzer: %s", err)
                 return IssueOutcome(ok=False, code=str(code or "printer-fault"), detail=str(e))
+            self._own(ticket.id)
             self.reprints += 1
             return IssueOutcome(ok=True, number=ticket.number, ticket=ticket)
+
+    def _own(self, ticket_id: str) -> None:
+        """A reprint this kiosk asked for: its event is not printed a second time."""
+        self._own_reprints[ticket_id] = self._own_reprints.get(ticket_id, 0) + 1
 
     def press_pin(self, pin: int) -> IssueOutcome:
         """The service button wired to GPIO ``pin``."""
@@ -402,10 +441,14 @@ class KioskRole:
         self._signal(reason)
         if reason in ("printer_fault", "print_failed"):
             return  # the printer cannot print the slip
+        at = monotonic()
+        if at - self._slipped.get((reason, service or ""), -SLIP_REPEAT_S) < SLIP_REPEAT_S:
+            return  # the customer has the slip of this refusal in hand
         now = self.clock.now() if self.clock is not None else datetime.now().astimezone()
         try:
             if self.issuer.print_slip(reason, service or "", now):
                 self.slips += 1
+                self._slipped[(reason, service or "")] = at
         except Exception as e:
             log.warning("kiosk: refusal slip (%s) not printed: %s", reason, e)
 

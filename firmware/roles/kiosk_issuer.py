@@ -83,6 +83,10 @@ class KioskIssuer:
         with self._lock:
             return self.issuer.reprint(ticket_id, last=last)
 
+    def print_again(self, ticket: Ticket) -> None:
+        with self._lock:
+            self.issuer.print_again(ticket)
+
     def estimate(self, service: str) -> float | None:
         """The wait (s) a new normal ticket of ``service`` would get, when the engine is in
         this process (None over MQTT: the kiosk then re-checks by asking again later)."""

@@ -181,9 +181,20 @@ def test_held_reprint_button_prints_the_same_number(tmp_path: Path,
         again = _printed(rig)[1]
         assert "A001" in again and "REPRINT" in again and "Priority" in again
         assert kiosk.reprints == 1
+        assert rig.branch.bus.drain()  # its ticket.reprinted reached the kiosk: no 2nd copy
+        time.sleep(0.5)
+        assert len(rig.printer.tickets) == 2
+
+        # a teller's `reprint` (as the command server runs it for a counter device):
+        # the kiosk prints it from the event
+        rig.branch.engine.reprint(kiosk.last.ticket.id)  # type: ignore[union-attr]
+        assert rig.printer.wait_tickets(3)
+        assert "A001" in _printed(rig)[2] and "REPRINT" in _printed(rig)[2]
+        assert rig.branch.bus.drain()
+        assert kiosk.reprints == 2 and len(rig.printer.tickets) == 3
         db = rig.engine_db()
 
-    assert [e["data"]["number"] for e in _events(db, "ticket.reprinted")] == ["A001"]
+    assert [e["data"]["number"] for e in _events(db, "ticket.reprinted")] == ["A001"] * 2
     assert _rows(db, "SELECT number, state FROM tickets") == [("A001", "waiting")]
 
 

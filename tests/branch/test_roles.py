@@ -194,8 +194,11 @@ class StubIssuer:
     def report_refusal(self, key: str, service: str, reason: str, at: str) -> None:
         self.reported = (*self.reported, (service, reason))
 
+    slipped: tuple[str, ...] = ()
+
     def print_slip(self, reason: str, service: str, now: datetime) -> bool:
-        return False
+        self.slipped = (*self.slipped, reason)
+        return True
 
     def reprint(self, ticket_id: str | None = None, *, last: bool = False) -> T:
         return T(f"A{self.n:03d}")
@@ -287,6 +290,8 @@ def test_kiosk_follows_opening_hours_and_closing_cutoff(cfg: BranchConfig) -> No
     assert kiosk.press(1).code == "past-closing"
     assert kiosk.last is not None and kiosk.last.reason == "past_closing"
     assert issuer.reported == ()  # the engine records its own refusals
+    assert kiosk.press(1).reason == "past_closing"  # pressed again at once
+    assert issuer.slipped == ("past_closing",)  # one slip: the customer holds it already
     kiosk.refresh()
     assert button_leds[1].lit is False and button_leds[0].lit is True
     clock.advance(60)  # 11:50: still past closing: the button stays dark
