@@ -27,6 +27,8 @@ def test_scanned_booking_code_prints_the_appointment(tmp_path: Path,
         assert rig.printer.wait_tickets(1)
         assert kiosk.last.ticket.appointment == "BK-7731"
         assert kiosk.last.number in rig.printer.tickets[0].record["text"]
+        # the slip and that it was checked in, on paper (issue 15; "—" prints as "-")
+        assert "Appointment 10:10 - checked in" in rig.printer.tickets[0].record["text"]
 
         beeps = kiosk.issuer.beeps  # type: ignore[attr-defined]
         assert rig.scan("NOPE-0000")
