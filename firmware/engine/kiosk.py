@@ -136,22 +136,27 @@ class KioskCommands(EngineCore):
                                ) from None
         stamp = when.timestamp()
         day = self.business_day(stamp)
-        recorded = self._record_refusal(service, reason, stamp, key=key)
-        return RefusalRecord(key, service, reason, day, recorded)
+        kept = RefusalRecord(key, service, reason, day, True)
+        if self._record_refusal(service, reason, stamp, key=key, answer=kept):
+            return kept
+        return RefusalRecord(key, service, reason, day, False)
 
     def _refused(self, service: str, error: BaseException, *, check_in: bool = False) -> None:
         """Record the refusal ``error`` of a press or check-in (before it is re-raised)."""
         reason = refusal_reason(error, check_in=check_in)
         if reason is not None:
             self._record_refusal(service, reason, self.clock.now().timestamp(),
-                                 detail=str(error))
+                                 detail=str(error), answer=error)
 
     def _record_refusal(self, service: str, reason: str, at: float, *, key: str | None = None,
-                        detail: str = "") -> bool:
+                        detail: str = "", answer: object = None) -> bool:
         """One committed transaction: the row and ``kiosk.refused`` (False: key known).
 
-        Not ``_run``: the refused command's MQTT answer hook (``recording``) stays for
-        that command, and an untrusted clock must not move the stored ``last_ts``.
+        Not ``_run``: an untrusted clock must not move the stored ``last_ts``. The
+        command's answer hook (``recording``: the MQTT command server's stored answer)
+        runs in this transaction with ``answer`` (the refused command's DomainError,
+        or the report's record), so a re-sent command finds its answer and is not
+        recorded twice, whatever crashes.
         """
         device = device_id(self.cfg, "kiosk")
         with self._lock:
@@ -172,6 +177,9 @@ class KioskCommands(EngineCore):
                         "service": service, "reason": reason, "at": rfc3339(utc_datetime(at)),
                         "business_day": day, "device": device, "key": key,
                         "detail": detail})
+                    if hook is not None and answer is not None:
+                        hook(self.conn, answer)
+                        hook = None  # used: the command's answer is stored
                     self.conn.execute("COMMIT")
                 except BaseException:
                     self.outbox.abort()

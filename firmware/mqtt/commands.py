@@ -212,7 +212,10 @@ class CommandServer:
         stored: list[bool] = []
 
         def record(conn: sqlite3.Connection, result: Any) -> None:
-            self._store(conn, sender, cid, name, _done(cid, result))
+            # a refusal the engine records (kiosk.refused) stores its answer with it
+            self._store(conn, sender, cid, name,
+                        CommandResponse(cid, "rejected", result.code, str(result))
+                        if isinstance(result, DomainError) else _done(cid, result))
             stored.append(True)
 
         try:
@@ -220,7 +223,8 @@ class CommandServer:
                 result = CALLS[name](self.engine, args)
         except DomainError as e:
             resp = CommandResponse(cid, "rejected", e.code, str(e))
-            self._store(self.conn, sender, cid, name, resp)  # nothing changed: own commit
+            if not stored:
+                self._store(self.conn, sender, cid, name, resp)  # nothing changed: own commit
             return resp
         except Exception as e:
             # rolled back: not stored, a re-send runs it again

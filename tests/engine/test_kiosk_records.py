@@ -104,19 +104,30 @@ def test_bad_input_is_not_a_refusal(engine: Engine) -> None:
     assert _refusals(engine) == []
 
 
-def test_refused_command_keeps_its_answer_hook(open_engine: Callable[..., Engine]) -> None:
-    """The MQTT command server's hook is for the refused command's own (rolled back)
-    transaction: the refusal's separate commit must not store a 'done' answer."""
+def test_refused_command_stores_its_answer_with_the_refusal(
+        open_engine: Callable[..., Engine]) -> None:
+    """The MQTT command server's hook runs in the refusal's transaction with the refusal
+    (not a 'done' answer): a re-sent command finds it and is never recorded twice."""
     clock = VirtualClock(START.replace(hour=17))
     engine = open_engine(make_config(cash_extra=HOURS), clock)
     calls: list[Any] = []
-    with engine.recording(lambda conn, result: calls.append(result)), \
-            pytest.raises(E.ServiceClosed):
+    rows_seen: list[int] = []
+
+    def hook(conn: sqlite3.Connection, result: Any) -> None:
+        assert conn.in_transaction  # inside the command's (or the refusal's) transaction
+        rows_seen.append(conn.execute("SELECT COUNT(*) FROM refusals").fetchone()[0])
+        calls.append(result)
+
+    with engine.recording(hook), pytest.raises(E.ServiceClosed) as refused:
         engine.issue("cash")
-    assert calls == [] and len(_refusals(engine)) == 1
-    with engine.recording(lambda conn, result: calls.append(result)):
+    assert calls == [refused.value] and len(_refusals(engine)) == 1
+    with engine.recording(hook):
         engine.issue("loans")  # loans has no hours: open
-    assert len(calls) == 1
+    assert len(calls) == 2 and calls[1].number == "C001"
+    with engine.recording(hook):
+        engine.report_refusal("kiosk-main.9", "cash", "printer_fault", "2026-03-02T17:00:00Z")
+    assert calls[2].recorded and len(calls) == 3
+    assert rows_seen == [1, 1, 2]  # each refusal's answer sees its own row
 
 
 def test_report_refusal_is_idempotent_by_key(engine: Engine) -> None:

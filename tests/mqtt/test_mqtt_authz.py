@@ -319,3 +319,19 @@ def test_a_retained_request_is_refused(branch: Branch) -> None:
     r = kiosk.ask("issue-ticket", {"service": "cash"}, retain=True)
     assert (r["status"], r["code"]) == ("rejected", "retained")
     assert dump(branch.db) == before
+
+
+def test_a_refused_check_in_resent_is_recorded_once(branch: Branch) -> None:
+    """The engine's refusal row and the stored answer commit together: a re-send under
+    the same id gets the answer and adds no second refusal (issue 15)."""
+    kiosk = branch.devices["kiosk-pi-k"]
+    first = kiosk.ask("check-in", {"code": "NO-SUCH"}, cid="scan-1")
+    again = kiosk.ask("check-in", {"code": "NO-SUCH"}, cid="scan-1")
+    assert first["code"] == "unknown-booking" and again == first
+    c = sqlite3.connect(branch.db)
+    try:
+        assert c.execute("SELECT reason FROM refusals").fetchall() == [("unknown_booking",)]
+        assert c.execute("SELECT COUNT(*) FROM mqtt_replay WHERE id = 'scan-1'").fetchone() \
+            == (1,)
+    finally:
+        c.close()
