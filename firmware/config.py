@@ -207,6 +207,8 @@ class KioskSection(_Section, frozen=True):
     leds: KioskLeds = KioskLeds()
     checkin: str = ""  # input device path, "stdin", or "" for none
     printer: PrinterSection = PrinterSection()
+    # a staff button: held for gpio.hold_ms it reprints the last ticket (a tap does nothing)
+    reprint_pin: Pin | None = None
 
 
 class TicketSection(_Section, frozen=True):
@@ -218,6 +220,9 @@ class TicketSection(_Section, frozen=True):
     qr_error: Literal["L", "M", "Q", "H"] = "M"
     footer: str = ""
     extra_line: str = ""
+    # label of each priority class on its tickets, per language (issue 15); a class or
+    # language missing here gets the built-in label (en, zh) or the class id
+    priority_names: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
 
 
 class GpioSection(_Section, frozen=True):

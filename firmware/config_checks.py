@@ -386,6 +386,8 @@ def _pin_checks(cfg: BranchConfig) -> list[str]:
         v = getattr(k.leds, f)
         if v is not None:
             uses.append((k.device, f"kiosk.leds.{f}", v))
+    if k.reprint_pin is not None:
+        uses.append((k.device, "kiosk.reprint_pin", k.reprint_pin))
     for i, c in enumerate(cfg.counters):
         if c.panel is None:
             continue

@@ -88,6 +88,7 @@ class Act(StrEnum):
     RATE = "rate"
     LOGOUT = "logout"
     UNDO_NO_SHOW = "undo_no_show"  # holding NO-SHOW: the last no-show was wrong
+    REPRINT = "reprint"  # the kiosk's staff button (``kiosk.reprint_pin``): on hold only
 
 
 PANEL_KEYS = (Act.NEXT, Act.RECALL, Act.TRANSFER, Act.NO_SHOW, Act.DONE, Act.PAUSE)
@@ -121,6 +122,8 @@ class ButtonAction:
             return f"kiosk.{b.target}" + (f".{b.arg}" if b.arg else "")
         if self.action is Act.RATE:
             return f"counter.{b.target}.rate.{b.arg}"
+        if self.action is Act.REPRINT:
+            return "kiosk.reprint" + (".held" if self.held else ".tap")
         return f"counter.{b.target}.{self.action.value}"
 
 
@@ -435,6 +438,11 @@ def bindings_from_config(cfg: BranchConfig, device: str = "main") -> list[Bindin
     if cfg.kiosk.device == device:
         out.extend(Binding(kb.pin, Act.ISSUE, kb.service, kb.priority)
                    for kb in cfg.kiosk.buttons)
+        if cfg.kiosk.reprint_pin is not None:
+            # a hold reprints; the tap (REPRINT, not held) is ignored by the router, so a
+            # customer leaning on it for a moment prints nothing
+            out.append(Binding(cfg.kiosk.reprint_pin, Act.REPRINT, "kiosk",
+                               hold_action=Act.REPRINT))
     for c in cfg.counters:
         p = c.panel
         if p is None or c.device != device:

@@ -160,6 +160,7 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
         if "kiosk" in want and engine is not None:
             branch.kiosk = build_kiosk(branch, sim=sim)
             router.kiosk = branch.kiosk
+            bus.subscribe(branch.kiosk.on_event, type_prefix="ticket.reprinted")
             branch.state_sources.append(kiosk_state(branch))
         if branch.owns_engine:
             branch.state_sources.append(engine_state(branch))
@@ -252,7 +253,8 @@ def build_inputs(branch: Branch, *, sim: bool) -> None:
     branch.closers.append(lambda: _close_all(panels))
     for device in devices(cfg):
         binds = [b for b in bindings_from_config(cfg, device)
-                 if _wanted(branch, "kiosk." if b.action == "issue" else f"counter.{b.target}")]
+                 if _wanted(branch, "kiosk." if b.action in ("issue", "reprint")
+                            else f"counter.{b.target}")]
         if not binds:
             continue
         factory = _device_factory(branch, device, sim=sim)

@@ -10,7 +10,8 @@ from typing import Any
 def register(sub: Any) -> None:
     p = sub.add_parser("config", help="check a branch configuration")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    c = csub.add_parser("check", help="validate FILE; exit 0 when valid, 2 listing every error")
+    c = csub.add_parser("check", help="validate FILE; exit 0 when valid (warnings, e.g. a "
+                        "name too long for the paper, on stderr), 2 listing every error")
     c.add_argument("file", help="branch config (TOML)")
     c.set_defaults(func=check)
 
@@ -28,4 +29,10 @@ def check(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.file}: OK ({cfg.branch.tenant}/{cfg.branch.branch}, "
           f"{len(cfg.services)} services, {len(cfg.counters)} counters)")
+    try:  # what prints, but not as configured (the kiosk's extra may be missing here)
+        from tessera.printing.checks import config_warnings
+    except ImportError:
+        return 0
+    for warning in config_warnings(cfg):
+        print(f"  warning: {warning}", file=sys.stderr)
     return 0

@@ -205,6 +205,8 @@ def _run(rig: Any, opts: DemoOptions, spec: ScenarioSpec) -> dict[str, Any]:
         "appointments_booked": len(spec.bookings),
         "scenario": vars(stats),
         "kiosk_refused": dict(kiosk.refusals) if kiosk is not None else {},
+        # refusal slips the kiosk printed (issue 15): PNGs in tickets/ beside the tickets
+        "kiosk_slips": kiosk.slips if kiosk is not None else 0,
         "counter_refused": _merge(r.refusals for r in branch.counters.values()),
         "lost_presses": hands.lost_presses,
         "bus_drain_timeouts": hands.bus_timeouts,

@@ -508,7 +508,8 @@ class EngineCore:
                       issued_at=rfc3339(utc_datetime(r.issued_at)), people_ahead=r.people_ahead,
                       est_wait_s=r.est_wait_s, counter=r.counter, recalls=r.recalls,
                       appointment=r.appointment,
-                      route=tuple(json.loads(r.route)) if r.route else ())
+                      route=tuple(json.loads(r.route)) if r.route else (),
+                      slot=None if r.slot is None else rfc3339(utc_datetime(r.slot)))
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         """The ticket's current record (UnknownTicket if there is none)."""

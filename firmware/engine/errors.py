@@ -103,6 +103,7 @@ class NumbersExhausted(DomainError, OverflowError):
 
 class BookingWindow(DomainError, ValueError):
     code = "booking-window"
+    reason = "booking_too_late"  # or booking_too_early (the kiosk.refused reason)
 
 
 class BadScore(DomainError, ValueError):
@@ -121,11 +122,24 @@ class UndoExpired(DomainError, RuntimeError):
     code = "undo-expired"
 
 
+class BadRefusal(DomainError, ValueError):
+    """A kiosk's refusal report with an unknown reason or an unreadable time."""
+
+    code = "bad-refusal"
+
+
+class NothingToReprint(DomainError, LookupError):
+    """A reprint of a ticket that does not exist, is not this kiosk's, or is finished."""
+
+    code = "nothing-to-reprint"
+
+
 ALL_ERRORS: tuple[type[DomainError], ...] = (
     UnknownService, UnknownCounter, ServiceClosed, PastClosing, QueueEmpty, CounterClosed,
     CounterPaused, CounterBusy, NoCurrentTicket, BadState, UnknownTicket, ClockUntrusted,
     NumbersExhausted, UnknownBooking, BookingWindow, BadScore, UnknownPriority,
     TicketOpen, UndoExpired,
+    BadRefusal, NothingToReprint,
 )
 
 

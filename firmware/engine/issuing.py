@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 from tessera.config import Service
 from tessera.engine import errors as E
-from tessera.engine.core import EngineCore, Envelope, _ref, utc_datetime
+from tessera.engine.core import Envelope, _ref, utc_datetime
 from tessera.engine.day import next_opening, open_span
+from tessera.engine.kiosk import KioskCommands
 from tessera.engine.models import Ticket
 from tessera.engine.routes import route_of
 from tessera.engine.rows import TICKET_COLS, TicketRow
@@ -19,7 +20,7 @@ _NEXT_SEQ = ("SELECT MAX(last_seq, COALESCE((SELECT MAX(seq) FROM tickets WHERE 
              "WHERE business_day = ? AND service = ?")
 
 
-class IssuingCommands(EngineCore):
+class IssuingCommands(KioskCommands):
     """issue / confirm_printed / void / tick / check_in (bookings: ``bookings.py``).
 
         engine.confirm_printed(engine.issue("cash").id).state
@@ -44,7 +45,11 @@ class IssuingCommands(EngineCore):
             raise E.UnknownPriority(f"Unknown priority class {priority!r}; configured: "
                                     + ", ".join(self.cfg.engine.priority_order))
         rank = self._rank[priority] if priority is not None else self.rules.normal_rank
-        return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None))
+        try:
+            return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None))
+        except E.DomainError as e:
+            self._refused(service, e)  # kiosk.refused + refusals row, committed on their own
+            raise
 
     def _issue(self, now: float, svc: Service, priority: str | None, rank: int,
                route: tuple[str, ...], booking: str | None, slot: float | None) -> Ticket:
@@ -172,15 +177,26 @@ class IssuingCommands(EngineCore):
             early, late = self.cfg.engine.appointment_early_s, self.cfg.engine.appointment_late_s
             if now < slot - early:
                 opens = utc_datetime(slot - early).astimezone(self._tz)
-                raise E.BookingWindow(f"Too early: your appointment is at {local:%H:%M} on "
+                err = E.BookingWindow(f"Too early: your appointment is at {local:%H:%M} on "
                                       f"{local:%d %b}; check in from {opens:%H:%M}.")
+                err.reason = "booking_too_early"  # the kiosk.refused reason
+                raise err
             if now > slot + late or state == "missed":  # missed: its window ended
-                raise E.BookingWindow(f"Too late: your appointment was at {local:%H:%M}; "
+                err = E.BookingWindow(f"Too late: your appointment was at {local:%H:%M}; "
                                       "please ask at reception.")
+                err.reason = "booking_too_late"
+                raise err
             t = self._issue(now, self._service(service), None, self.rules.appointment_rank,
                             route_of(self.cfg, service), code.strip(), slot)
             self.conn.execute("UPDATE bookings SET state = 'checked_in', ticket_id = ? "
                               "WHERE code = ?", (t.id, code.strip()))
             return t
-        return self._run(run)
+        try:
+            return self._run(run)
+        except E.DomainError as e:
+            with self._lock:
+                got = self.conn.execute("SELECT service FROM bookings WHERE code = ?",
+                                        (code.strip(),)).fetchone()
+            self._refused("" if got is None else str(got[0]), e, check_in=True)
+            raise
 

@@ -33,6 +33,7 @@ class Ticket:
     # the 80 % range of the wait at issue (engine.wait_range; None when off)
     est_low_s: float | None = None
     est_high_s: float | None = None
+    slot: str | None = None  # RFC 3339 UTC: an appointment's booked time
 
 
 @dataclass(frozen=True)

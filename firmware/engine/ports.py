@@ -34,9 +34,16 @@ class TicketEngine(Protocol):
 
 
 class KioskEngine(TicketEngine, Protocol):
-    """The kiosk: issuance and appointment check-in."""
+    """The kiosk: issuance, appointment check-in, its own refusals and reprints.
+
+    ``report_refusal`` keeps a refusal the kiosk decided (printer fault): in-process it
+    is committed when it returns; over MQTT it is in the kiosk's pending file and sent
+    until the engine has it (the return value is not for the kiosk to read).
+    """
 
     def check_in(self, code: str) -> Ticket: ...
+    def report_refusal(self, key: str, service: str, reason: str, at: str) -> object: ...
+    def reprint(self, ticket_id: str | None = None, *, last: bool = False) -> Ticket: ...
 
 
 class CounterEngine(Protocol):

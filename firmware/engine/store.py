@@ -213,8 +213,16 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS N
 # SQLite, foreign, newer, torn header) is found without reading every page.
 FULL_CHECK_MAX_BYTES = 32 << 20
 
+# v6 (kiosk, issue 15): a refusal the kiosk reported itself (a printer fault) carries
+# the kiosk's idempotency key, so a report re-sent after a lost answer or a restart is
+# kept once. Engine-decided refusals have no key (NULL: not unique-checked).
+_V7_KIOSK = """
+ALTER TABLE refusals ADD COLUMN key TEXT;
+CREATE UNIQUE INDEX refusals_key ON refusals(key) WHERE key IS NOT NULL
+"""
+
 # MIGRATIONS[i] upgrades a version-i file to version i+1.
-MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4, _V5, _V6_COUNTER)
+MIGRATIONS: tuple[str, ...] = (_V1 + _OUTBOX_V1, _V2, _V3, _V4, _V5, _V6_COUNTER, _V7_KIOSK)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,6 +10,8 @@ subtree, which only it may write); this module authorizes it. Rules:
   own ``staff``);
 * a kiosk issues only the (service, priority class) pairs its buttons are
   configured for, and its check-in attempts are rate-limited;
+* a kiosk reports refusals only for its buttons' services, under keys
+  ``{device}.<id>`` of its own (``report-refusal``);
 * every device has a command rate limit (token bucket).
 
 A refusal is a :class:`Refusal` (code ``forbidden`` or ``rate-limited``) naming
@@ -153,6 +155,18 @@ class CommandPolicy:
                 return Refusal("forbidden", f"device {sender!r} has no button for service "
                                f"{args.service!r} with priority {args.priority or 'normal'!r}; "
                                f"its buttons: {offered or 'none'} - at `$.args`")
+        if grant.role == "kiosk" and name == "report-refusal":
+            # a kiosk reports only its own refusals: for its own buttons' services (or
+            # none, a booking code), under a key in its own name
+            services = {s for s, _ in grant.issues}
+            if args.service and args.service not in services:
+                return Refusal("forbidden", f"device {sender!r} has no button for service "
+                               f"{args.service!r}; it reports refusals for: "
+                               f"{', '.join(sorted(services)) or 'none'} - at `$.args.service`")
+            if not args.key.startswith(f"{sender}."):
+                return Refusal("forbidden", f"device {sender!r} reports refusals under keys "
+                               f"of its own, '{sender}.<id>', not {args.key!r} - at "
+                               "`$.args.key`")
         if name == "check-in":
             bucket = self._checkins.get(sender)
             if bucket is None:

@@ -101,6 +101,22 @@ class UndoNoShowArgs(_Strict):
                                         pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
+class ReportRefusalArgs(_Strict):
+    """A refusal the kiosk decided itself (issue 15); ``key`` makes re-sends one report."""
+
+    key: Id
+    service: Annotated[str, msgspec.Meta(max_length=64)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+    at: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class ReprintArgs(_Strict):
+    """Print a ticket again, same number: by ``ticket_id``, or ``last`` of this kiosk."""
+
+    ticket_id: Name | None = None
+    last: bool = False
+
+
 class SnapshotArgs(_Strict):
     """``snapshot`` takes no arguments: it reads the engine's live state."""
 
@@ -142,15 +158,18 @@ ARGS: dict[str, type[_Strict]] = {
     "snapshot": SnapshotArgs,
     "load-appointments": LoadAppointmentsArgs,  # issue 15: a supervisor device only
     "undo-no-show": UndoNoShowArgs,  # issue 15
+    "report-refusal": ReportRefusalArgs,
+    "reprint": ReprintArgs,
 }
 
 # Which commands each role may send (tessera.mqtt.command_auth checks it; the broker
 # ACL lets a monitor write only these requests).
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "kiosk": ("issue-ticket", "confirm-printed", "void-ticket", "check-in"),
+    "kiosk": ("issue-ticket", "confirm-printed", "void-ticket", "check-in",
+              "report-refusal", "reprint"),
     "counter": ("call-next", "call-specific", "recall", "transfer", "no-show", "done",
                 "pause", "resume", "open-counter", "close-counter", "rate", "snapshot",
-                "undo-no-show"),
+                "undo-no-show", "reprint"),
     "display": ("snapshot",),
     "engine": (),
     "monitor": ("snapshot",),  # read-only: a dashboard may ask for the live state

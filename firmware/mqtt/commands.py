@@ -93,6 +93,8 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "load-appointments": lambda e, a: e.load_booking_lines(
         a.file, [(x.line, x.code, x.service, x.slot) for x in a.lines], dry_run=a.dry_run),
     "undo-no-show": lambda e, a: e.undo_no_show(a.ticket, counter=a.counter),
+    "report-refusal": lambda e, a: e.report_refusal(a.key, a.service, a.reason, a.at),
+    "reprint": lambda e, a: e.reprint(a.ticket_id, last=a.last),
 }
 # commands that name their sender in what they record (the device the broker vouches for)
 SENDER_CALLS: dict[str, Callable[[Any, Any, str], Any]] = {
@@ -220,7 +222,10 @@ class CommandServer:
         stored: list[bool] = []
 
         def record(conn: sqlite3.Connection, result: Any) -> None:
-            self._store(conn, sender, cid, name, _done(cid, result))
+            # a refusal the engine records (kiosk.refused) stores its answer with it
+            self._store(conn, sender, cid, name,
+                        CommandResponse(cid, "rejected", result.code, str(result))
+                        if isinstance(result, DomainError) else _done(cid, result))
             stored.append(True)
 
         try:
@@ -230,7 +235,8 @@ class CommandServer:
                     else CALLS[name](self.engine, args)
         except DomainError as e:
             resp = CommandResponse(cid, "rejected", e.code, str(e))
-            self._store(self.conn, sender, cid, name, resp)  # nothing changed: own commit
+            if not stored:
+                self._store(self.conn, sender, cid, name, resp)  # nothing changed: own commit
             return resp
         except Exception as e:
             # rolled back: not stored, a re-send runs it again

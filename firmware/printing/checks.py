@@ -2,7 +2,9 @@
 
 Everything that would otherwise fail at the first customer: a missing font, an
 unknown printer profile, a template naming an unknown field, a QR code too
-wide for the paper, a mode the printer or link cannot do. ``port_errors`` checks
+wide for the paper, a mode the printer or link cannot do, a label for an unknown
+priority class. ``config_warnings`` names what does not fit the paper even after the
+layout's wrap and shrink (a warning: it still prints). ``port_errors`` checks
 the device itself; it runs when the kiosk starts and in ``tessera printer
 test``, not in ``config check`` (a config is often checked away from the Pi).
 
@@ -110,6 +112,7 @@ def config_errors(cfg: BranchConfig) -> list[str]:
             errs.extend(e.errors)
     errs += template_errors("ticket.qr", t.qr)
     errs += template_errors("ticket.extra_line", t.extra_line)
+    errs += _priority_name_errors(cfg)
     if profile is not None:
         if t.qr and not any(e.startswith("ticket.qr:") for e in errs):
             errs += _qr_errors(cfg, profile)
@@ -122,6 +125,58 @@ def config_errors(cfg: BranchConfig) -> list[str]:
                 (problem := url_problem(p.url, (scheme,), port_required=True)):
             errs.append(f"kiosk.printer.url: {problem}")
     return errs
+
+
+def _priority_name_errors(cfg: BranchConfig) -> list[str]:
+    errs: list[str] = []
+    order = cfg.engine.priority_order
+    for cls, names in cfg.ticket.priority_names.items():
+        if cls not in order:
+            errs.append(f"ticket.priority_names.{cls}: unknown priority class {show(cls)}; "
+                        f"engine.priority_order lists {', '.join(order) or 'none'}")
+        for lang, name in names.items():
+            if not name.strip():
+                errs.append(f"ticket.priority_names.{cls}.{lang}: empty; give the label its "
+                            "tickets print in that language, or leave the language out")
+    return errs
+
+
+def config_warnings(cfg: BranchConfig) -> list[str]:
+    """Names that cannot fit the configured paper within the layout rules (wrapped over
+    at most ``MAX_WRAP_LINES`` lines, then shrunk to the smallest size): they still
+    print, wrapped further with words broken, so ``tessera config check`` warns and
+    does not refuse. [] when the font or profile is unusable (an error says so)."""
+    from tessera.printing.layout import MAX_WRAP_LINES, TicketRenderer, fit_text
+    from tessera.printing.template import priority_label
+
+    profile = PROFILES.get(cfg.kiosk.printer.profile)
+    font = str(cfg.path(cfg.ticket.font))
+    if profile is None or file_problem(Path(font)):
+        return []
+    try:
+        renderer = TicketRenderer(font, profile.width_dots)
+    except ConfigError:
+        return []
+    room = profile.width_dots - 2 * MARGIN
+    langs = list(dict.fromkeys(cfg.ticket.languages or cfg.branch.languages))
+    texts: list[tuple[str, str, int]] = []  # (path, text, scale it is printed at)
+    for i, svc in enumerate(cfg.services):
+        for j, lang in enumerate(langs):
+            if lang in svc.names:
+                texts.append((f"services[{i}].names.{lang}", svc.names[lang], 2 if j == 0
+                              else 1))
+    for cls in cfg.engine.priority_order:
+        label = " / ".join(dict.fromkeys(priority_label(cfg, cls, lg) for lg in langs))
+        texts.append((f"ticket.priority_names.{cls}", label, 2))
+    out: list[str] = []
+    for path, text, scale in texts:
+        lines, _, fits = fit_text(text, scale, renderer.text_width, room)
+        if not fits:
+            out.append(f"{path}: {show(text)} does not fit a {profile.name}'s paper "
+                       f"({room} dots) even wrapped over {MAX_WRAP_LINES} lines at the "
+                       f"smallest size; it prints over {len(lines)} lines with words broken "
+                       "- shorten it")
+    return out
 
 
 def port_errors(cfg: BranchConfig) -> list[str]:

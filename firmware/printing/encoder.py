@@ -152,6 +152,12 @@ def raster(img: Image.Image, *, crop_x: bool = True) -> bytes:
     return bytes(out + feed(blank))
 
 
+# Typographic punctuation a ROM font lacks, as the ASCII it prints as text (otherwise one
+# dash would send a Latin line as raster)
+ASCII_PUNCTUATION = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"',
+                                   "”": '"', "…": "..."})
+
+
 def needs_cjk(text: str) -> bool:
     return any(ord(c) > 0x7F for c in text)
 
@@ -211,7 +217,7 @@ class TicketEncoder:
             img, _, _ = self.renderer.block_image(block)
             assert img is not None
             return self._raster(img, Align.CENTER, "the logo") + feed(8)
-        return self._line(block)
+        return b"".join(self._line(f) for f in self.renderer.fit(block))  # never past the paper
 
     def _style(self, a: Align, scale: int, b: bool) -> bytes:
         out = bytearray()
@@ -226,8 +232,9 @@ class TicketEncoder:
         return bytes(out)
 
     def _line(self, line: Line) -> bytes:
-        if not needs_cjk(line.text) and line.text.isprintable():
-            return self._style(line.align, line.scale, line.bold) + line.text.encode() + b"\n"
+        latin = line.text.translate(ASCII_PUNCTUATION)  # "Loans closes at 16:30 — please…"
+        if not needs_cjk(latin) and latin.isprintable():
+            return self._style(line.align, line.scale, line.bold) + latin.encode() + b"\n"
         if self.profile.cjk_font:
             try:
                 gb = line.text.encode("gb18030")

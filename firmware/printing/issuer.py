@@ -30,7 +30,7 @@ from tessera.engine.models import Ticket
 from tessera.engine.ports import TicketEngine
 from tessera.errors import ConfigError, DeviceError
 from tessera.printing.encoder import TicketEncoder
-from tessera.printing.layout import TicketRenderer
+from tessera.printing.layout import TicketDoc, TicketRenderer
 from tessera.printing.template import TicketLike, TicketTemplate
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,14 @@ class TicketNotPrinted(DeviceError):
         self.ticket = ticket
         self.reason = reason
         super().__init__(f"ticket {ticket.number} voided ({reason}): {detail}")
+
+
+class ReprintNotPrinted(DeviceError):
+    """A reprint reached the engine but did not come out of the printer (try again)."""
+
+    def __init__(self, ticket: Ticket, message: str) -> None:
+        self.reprinted = ticket
+        super().__init__(message)
 
 
 class TicketIssuer:
@@ -110,6 +118,43 @@ class TicketIssuer:
             self._clear(ticket)
             self._void(ticket, "printer-no-status", after.detail)
         return self.engine.confirm_printed(ticket.id)
+
+    def print_doc(self, doc: TicketDoc) -> bool:
+        """Print something that is not a new ticket (a refusal slip, a reprint) when the
+        printer says it can; False when it could not (nothing is reserved or voided)."""
+        before = self.check()
+        if before.state in _REFUSE or before.state is PrinterState.UNKNOWN:
+            return False
+        data = self.encoder.encode(doc)
+        try:
+            self.printer.send(data)
+        except PrinterLinkError as e:
+            self._report(PrinterStatus.unknown(str(e)))
+            return False
+        after = self.printer.status(
+            wait_s=self.printer.transfer_time_s(len(data)) + AFTER_JOB_MARGIN_S)
+        self._report(after)
+        return after.state not in _REFUSE and after.state is not PrinterState.UNKNOWN
+
+    def reprint(self, ticket_id: str | None = None, *, last: bool = False) -> Ticket:
+        """Print a ticket again with its own number (the engine's ``reprint``): nothing is
+        reserved. Raises PrinterNotReady before asking the engine, or the engine's
+        ``nothing-to-reprint``; TicketNotPrinted if the print then failed."""
+        before = self.check()
+        if before.state in _REFUSE or (before.state is PrinterState.UNKNOWN
+                                       and self.require_status):
+            raise PrinterNotReady(before)
+        reprint = getattr(self.engine, "reprint", None)
+        if reprint is None:
+            raise DeviceError("this engine has no reprint command")
+        ticket: Ticket = reprint(ticket_id, last=last)
+        self.print_again(ticket)
+        return ticket
+
+    def print_again(self, ticket: Ticket) -> None:
+        """Print ``ticket`` marked REPRINT (nothing asked of the engine); ReprintNotPrinted."""
+        if not self.print_doc(self.template.doc(ticket, reprint=True)):
+            raise ReprintNotPrinted(ticket, f"the reprint of {ticket.number} did not print")
 
     def _clear(self, ticket: TicketLike) -> None:
         """Empty the printer's buffers so the ticket about to be voided never prints."""

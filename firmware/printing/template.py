@@ -50,6 +50,21 @@ LABELS: dict[str, dict[str, str]] = {
     "zh": {"ahead": "前面还有 {n} 人", "wait": "预计等待 {m} 分钟", "wait_none": "预计等待 -"},
 }
 NUMBER_MAX_SCALE = 6
+# Built-in priority class labels (``ticket.priority_names`` overrides them per class)
+PRIORITY_LABELS: dict[str, dict[str, str]] = {
+    "emergency": {"en": "Emergency", "zh": "紧急"},
+    "priority": {"en": "Priority", "zh": "优先"},
+    "vip": {"en": "VIP", "zh": "贵宾"},
+}
+APPOINTMENT_LABELS = {"en": "Appointment {slot} — checked in",
+                      "zh": "预约 {slot} · 已签到"}
+REPRINT_LABELS = {"en": "REPRINT", "zh": "补打"}
+
+
+def priority_label(cfg: BranchConfig, priority: str, lang: str) -> str:
+    """The name of a priority class in ``lang``: config, then built-in, then the id."""
+    names = {**PRIORITY_LABELS.get(priority, {}), **cfg.ticket.priority_names.get(priority, {})}
+    return names.get(lang) or names.get("en") or next(iter(names.values()), priority)
 
 
 class TicketLike(Protocol):
@@ -71,6 +86,8 @@ class TicketLike(Protocol):
     def business_day(self) -> date | str: ...
     @property
     def appointment(self) -> str | None: ...
+    @property
+    def slot(self) -> str | None: ...
 
 
 class Blank:
@@ -185,11 +202,30 @@ class TicketTemplate:
                       for i, name in enumerate(names))
         return tuple(blocks)
 
-    def dynamic_blocks(self, ticket: TicketLike) -> tuple[Block, ...]:
+    def labels(self, ticket: TicketLike, *, reprint: bool = False) -> list[Line]:
+        """What the customer and the teller must see beside the number: the priority
+        class, an appointment's slot and that it was checked in, a reprint."""
+        out: list[Line] = []
+        langs = list(dict.fromkeys(self.languages))
+        if ticket.priority:
+            names = dict.fromkeys(priority_label(self.cfg, ticket.priority, lg) for lg in langs)
+            out.append(Line(" / ".join(names), scale=2, bold=True))
+        if ticket.appointment:
+            slot = ticket.slot
+            at = "" if slot is None else \
+                datetime.fromisoformat(slot).astimezone(self.cfg.tz).strftime("%H:%M")
+            out += [Line(" ".join(APPOINTMENT_LABELS.get(lg, APPOINTMENT_LABELS["en"])
+                                  .format(slot=at).split()), bold=True) for lg in langs]
+        if reprint:
+            out.append(Line(" / ".join(dict.fromkeys(
+                REPRINT_LABELS.get(lg, REPRINT_LABELS["en"]) for lg in langs)), bold=True))
+        return out
+
+    def dynamic_blocks(self, ticket: TicketLike, *, reprint: bool = False) -> tuple[Block, ...]:
         f = self.fields(ticket)
         blocks: list[Block] = [Gap(8), Line(ticket.number, scale=number_scale(ticket.number,
                                                                               self.width)),
-                               Gap(8)]
+                               Gap(8), *self.labels(ticket, reprint=reprint)]
         for lang in self.languages:
             lab = LABELS.get(lang, LABELS["en"])
             blocks.append(Line(lab["ahead"].format(n=ticket.people_ahead)))
@@ -216,9 +252,9 @@ class TicketTemplate:
             at = datetime.fromisoformat(at)
         return at.astimezone(self.cfg.tz).strftime("%Y-%m-%d %H:%M")
 
-    def doc(self, ticket: TicketLike) -> TicketDoc:
+    def doc(self, ticket: TicketLike, *, reprint: bool = False) -> TicketDoc:
         return TicketDoc(ticket.service, self.static_blocks(ticket.service),
-                         self.dynamic_blocks(ticket))
+                         self.dynamic_blocks(ticket, reprint=reprint))
 
 
 __all__ = ["SAMPLE_FIELDS", "TEMPLATE_FIELDS", "Align", "Blank", "TicketTemplate",

@@ -2,7 +2,8 @@
 
 The dispatcher hands over a :class:`tessera.dispatch.ButtonAction`; its
 ``action`` (an :class:`~tessera.dispatch.Act`) and its binding's ``target``
-say everything: ``ISSUE`` goes to the kiosk button on that pin, the rest to
+say everything: ``ISSUE`` goes to the kiosk button on that pin, a held
+``REPRINT`` to the kiosk's reprint of its last ticket, the rest to
 the counter ``target`` (``RATE`` with its score). Which pin and which press
 mean which action is decided once, in :func:`tessera.dispatch.bindings_from_config`.
 
@@ -75,7 +76,10 @@ class ActionRouter:
         b = ba.binding
         if ba.action is Act.ISSUE and self.kiosk is not None:
             return self.kiosk.press_pin(b.pin)
-        role = self.counters.get(b.target) if ba.action is not Act.ISSUE else None
+        if ba.action is Act.REPRINT and self.kiosk is not None:
+            return self.kiosk.reprint_last() if ba.held else None  # a tap does nothing
+        role = self.counters.get(b.target) \
+            if ba.action not in (Act.ISSUE, Act.REPRINT) else None
         if role is not None:
             return role.act(ba.action, b.arg if ba.action is Act.RATE else None)
         self.unknown += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tessera.engine.models import Ticket
@@ -64,6 +65,36 @@ class KioskIssuer:
                 return self.issuer.issue("", None)
             finally:
                 self.issuer.engine = self.engine
+
+    def report_refusal(self, key: str, service: str, reason: str, at: str) -> None:
+        """A refusal the kiosk decided (printer fault): kept by the engine, in-process at
+        once, over MQTT through the remote engine's pending file."""
+        self.engine.report_refusal(key, service, reason, at)
+
+    def print_slip(self, reason: str, service: str, now: datetime) -> bool:
+        """The refusal slip, if the printer can print it now."""
+        from tessera.printing.slip import RefusalSlip
+
+        with self._lock:
+            return self.issuer.print_doc(RefusalSlip(self.issuer.template.cfg)
+                                         .doc(reason, service, now))
+
+    def reprint(self, ticket_id: str | None = None, *, last: bool = False) -> Ticket:
+        with self._lock:
+            return self.issuer.reprint(ticket_id, last=last)
+
+    def print_again(self, ticket: Ticket) -> None:
+        with self._lock:
+            self.issuer.print_again(ticket)
+
+    def estimate(self, service: str) -> float | None:
+        """The wait (s) a new normal ticket of ``service`` would get, when the engine is in
+        this process (None over MQTT: the kiosk then re-checks by asking again later)."""
+        estimate = getattr(self.engine, "estimate", None)
+        if estimate is None:
+            return None
+        _, wait = estimate(service)
+        return float(wait)
 
     def printer_state(self) -> str:
         state = self.issuer.state

@@ -141,7 +141,9 @@ def remote_engine(branch: Branch, device: str) -> RemoteEngine:
     # a kiosk keeps the confirms of printed tickets the engine has not answered yet
     pending = cfg.path(cfg.storage.dir) / f"{device}.pending-confirms.json" \
         if device.startswith("kiosk-") else None
-    remote = RemoteEngine(client, pending=pending)
+    refusals = cfg.path(cfg.storage.dir) / f"{device}.pending-refusals.json" \
+        if device.startswith("kiosk-") else None
+    remote = RemoteEngine(client, pending=pending, pending_refusals=refusals)
     branch.closers.append(remote.close)
     remote.resume_pending()
     return remote

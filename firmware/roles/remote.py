@@ -15,7 +15,9 @@ The client re-sends each command until it is answered or expires; the kiosk's
 ``confirm_printed`` of a ticket that came out of the printer is re-sent, under the
 fixed id ``confirm.{ticket_id}``, until the engine has it, and is written to
 ``pending`` first so a kiosk restarted meanwhile sends it again: a printed
-number is never voided because an answer was lost.
+number is never voided because an answer was lost. A refusal the kiosk decided
+itself (``report_refusal``) follows the same pattern on its own thread, under
+``refusal.{key}``, kept in ``pending_refusals`` (``tessera.roles.pending_refusals``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tessera.engine.clocktrust import ClockSet
 from tessera.engine.errors import ALL_ERRORS, DomainError
 from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
 from tessera.errors import DeviceError
+from tessera.roles.pending_refusals import PendingRefusals, Report
 
 T = TypeVar("T")
 
@@ -122,22 +125,73 @@ class RemoteEngine:
     """``tessera.roles.ports.EnginePort`` through ``tessera.mqtt.command_client.CommandClient``."""
 
     def __init__(self, client: Requester, *, timeout_s: float | None = None,
-                 pending: Path | None = None) -> None:
+                 pending: Path | None = None,
+                 pending_refusals: Path | None = None) -> None:
         self.client = client
         self.timeout_s = timeout_s  # None: until the command expires at the engine
         self.pending = PendingConfirms(pending)
+        self.refusals = PendingRefusals(pending_refusals)
         self._stop = threading.Event()
         self._resender: threading.Thread | None = None
+        self._reporter: threading.Thread | None = None
+        self._report_lock = threading.Lock()
+        self._report_wake = threading.Event()
 
     def resume_pending(self) -> None:
-        """Re-send, on a thread, the confirms a previous run of this kiosk left unanswered."""
+        """Re-send, on a thread, the confirms a previous run of this kiosk left unanswered
+        (and the refusal reports)."""
         if self.pending.ids() and self._resender is None:
             self._resender = threading.Thread(target=self._resend_pending, daemon=True,
                                               name="confirm-resend")
             self._resender.start()
+        if self.refusals.items():
+            self._start_reporter()
 
     def close(self) -> None:
         self._stop.set()
+        self._report_wake.set()
+
+    # ------------------------------------------------------------------ refusal reports
+
+    def report_refusal(self, key: str, service: str, reason: str, at: str) -> None:
+        """Kept (fsync'd) now, sent on the reporter thread until the engine answers."""
+        self.refusals.add(Report(key, service, reason, at))
+        self._start_reporter()
+
+    def _start_reporter(self) -> None:
+        with self._report_lock:
+            if self._reporter is None:
+                self._reporter = threading.Thread(target=self._report_loop, daemon=True,
+                                                  name="refusal-report")
+                self._reporter.start()
+        self._report_wake.set()
+
+    def _report_loop(self) -> None:
+        while not self._stop.is_set():
+            self._report_wake.wait(CONFIRM_PAUSE_S * 30)
+            self._report_wake.clear()
+            for r in self.refusals.items():
+                if self._stop.is_set():
+                    return
+                try:
+                    answer = self.client.request(
+                        "report-refusal", {"key": r.key, "service": r.service,
+                                           "reason": r.reason, "at": r.at},
+                        timeout=self.timeout_s, command_id=f"refusal.{r.key}")
+                except Exception:  # the link is stopping
+                    log.exception("reporting refusal %s failed", r.key)
+                    answer = {"code": "internal"}
+                if str(answer.get("code", "")) in UNANSWERED:
+                    self._stop.wait(CONFIRM_PAUSE_S)
+                    self._report_wake.set()  # try again: the engine must get it
+                    break
+                if answer.get("status") != "done":  # refused for good: it cannot be kept
+                    log.error("the engine refused refusal report %s (%s): %s", r.key,
+                              answer.get("code"), answer.get("detail"))
+                self.refusals.remove(r.key)
+
+    def reprint(self, ticket_id: str | None = None, *, last: bool = False) -> Ticket:
+        return self._call(Ticket, "reprint", ticket_id=ticket_id, last=last)
 
     def _resend_pending(self) -> None:
         for ticket_id in self.pending.ids():

@@ -27,6 +27,8 @@ def test_scanned_booking_code_prints_the_appointment(tmp_path: Path,
         assert rig.printer.wait_tickets(1)
         assert kiosk.last.ticket is not None and kiosk.last.ticket.appointment == "BK-7731"
         assert kiosk.last.number in rig.printer.tickets[0].record["text"]
+        # the slip and that it was checked in, on paper (issue 15; "—" prints as "-")
+        assert "Appointment 10:10 - checked in" in rig.printer.tickets[0].record["text"]
 
         beeps = kiosk.issuer.beeps  # type: ignore[attr-defined]
         assert rig.scan("NOPE-0000")
@@ -39,4 +41,10 @@ def test_scanned_booking_code_prints_the_appointment(tmp_path: Path,
         assert rig.printer.beeps == 1
         assert rig.scan("BK-7731")  # a second scan of the same code
         assert kiosk.last.code == "bad-state"
-        assert len(rig.printer.tickets) == 1
+        # no second ticket: each refused code got a refusal slip saying why (issue 15)
+        assert rig.printer.wait_tickets(3)
+        slips = [" ".join(t.record["text"]) for t in rig.printer.tickets[1:]]
+        # (the English line goes as ROM text: its dash prints as "-")
+        assert "Booking code not found - please check it or ask at reception" in slips[0]
+        assert "This booking is already checked in" in slips[1], slips
+        assert len(rig.printer.tickets) == 3

@@ -24,6 +24,7 @@ tests/mqtt.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -263,13 +264,16 @@ def _printer(b: Built) -> Any:
     return _issuer(b).printer
 
 
+def _ticket(b: Built) -> Ticket:
+    return Ticket(id="0190d5f0-0000-7000-8000-000000000001", number="A001",
+                  service=b.cfg.services[0].id, state="issued", priority=None,
+                  business_day="2026-03-02", issued_at="2026-03-02T09:00:00+00:00",
+                  people_ahead=2, est_wait_s=240.0, counter=None, recalls=0, appointment=None)
+
+
 def _doc(b: Built) -> TicketDoc:
     """The kiosk's template laying out a ticket A001 of the first service."""
-    t = Ticket(id="0190d5f0-0000-7000-8000-000000000001", number="A001",
-               service=b.cfg.services[0].id, state="issued", priority=None,
-               business_day="2026-03-02", issued_at="2026-03-02T09:00:00+00:00",
-               people_ahead=2, est_wait_s=240.0, counter=None, recalls=0, appointment=None)
-    doc: TicketDoc = _issuer(b).template.doc(t)
+    doc: TicketDoc = _issuer(b).template.doc(_ticket(b))
     return doc
 
 
@@ -529,6 +533,9 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "kiosk.leds.printer_warning": R("sim", 14, _kiosk_led("printer_warning")),
     "kiosk.leds.printer_fault": R("sim", 15, _kiosk_led("printer_fault")),
     "kiosk.leds.closed": R("sim", 18, _kiosk_led("closed")),
+    # a held staff button: the dispatcher's REPRINT binding, hold only (issue 15)
+    "kiosk.reprint_pin": R("sim", 26, lambda b: [
+        (x.pin, x.hold_action) for x in _binds(b, "reprint")], [(26, "reprint")]),
     # the file holds one booking code: the check-in reader hands it to the kiosk
     "kiosk.checkin": R("sim", f"{ROOT}/codes.txt", lambda b: _kiosk(b).wait_attempts(1, 10),
                        True),
@@ -558,6 +565,9 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
         x.text for x in _doc(b).dynamic if isinstance(x, Line)][-1]),
     "ticket.extra_line": R("sim", "Ticket {number}", lambda b: [
         x.text for x in _doc(b).dynamic if isinstance(x, Line) and x.bold], ["Ticket A001"]),
+    "ticket.priority_names": R("sim", {"vip": {"en": "Gold"}}, lambda b: [
+        x.text for x in _issuer(b).template.labels(dataclasses.replace(
+            _ticket(b), priority="vip"))], ["Gold"]),
     # [gpio]
     "gpio.pin_factory": R("hw", "mock", lambda b: {
         type(f).__name__ for f in b.branch.factories.values()}, {"MockFactory"}),

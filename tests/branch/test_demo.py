@@ -47,8 +47,10 @@ def test_demo_short_span_writes_consistent_summary(
     assert summary["issued"] > 0 and summary["served"] > 0
     assert summary["seq_gaps"] == 0 and summary["bus_lost_events"] == 0
     assert summary["events_in_db"] == _db_events(out / "engine.db")
-    # every confirmed ticket went through the pty and was decoded into a PNG
-    assert len(list((out / "tickets").glob("*.png"))) == summary["printed"]
+    # every confirmed ticket went through the pty and was decoded into a PNG, and so did
+    # every refusal slip (issue 15)
+    assert len(list((out / "tickets").glob("*.png"))) == \
+        summary["printed"] + summary["kiosk_slips"]
     assert len(list((out / "wav").glob("*.wav"))) >= summary["called"] > 0
     assert list((out / "board").glob("hall-*.png"))
     lines = capsys.readouterr().out.splitlines()

@@ -41,6 +41,8 @@ def test_paper_out_refuses_then_refill_resumes(tmp_path: Path, bank_config_path:
         for _ in range(2):
             assert rig.press("main", 17)
             assert kiosk.last is not None and not kiosk.last.ok
+        assert kiosk.signal == "printer"  # the fault lamp flickers the refusal (issue 15)
+        assert kiosk.wait_signal_end()  # then shows the steady state
         assert lamps["printer_fault"].is_lit and not lamps["ready"].is_lit
         assert len(rig.printer.tickets) == 3  # nothing printed while out of paper
 

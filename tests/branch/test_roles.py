@@ -190,6 +190,25 @@ class StubIssuer:
     def beep(self) -> None:
         self.beeps += 1
 
+    # the kiosk's records (issue 15); the real ones: tests/branch/test_kiosk_refusals.py
+    wait: float | None = 0.0
+    reported: tuple[tuple[str, str], ...] = ()
+
+    def report_refusal(self, key: str, service: str, reason: str, at: str) -> None:
+        self.reported = (*self.reported, (service, reason))
+
+    slipped: tuple[str, ...] = ()
+
+    def print_slip(self, reason: str, service: str, now: datetime) -> bool:
+        self.slipped = (*self.slipped, reason)
+        return True
+
+    def reprint(self, ticket_id: str | None = None, *, last: bool = False) -> T:
+        return T(f"A{self.n:03d}")
+
+    def estimate(self, service: str) -> float | None:
+        return self.wait
+
 
 def test_kiosk_leds_follow_printer_and_closing(cfg: BranchConfig) -> None:
     issuer = StubIssuer()
@@ -267,19 +286,29 @@ def test_kiosk_follows_opening_hours_and_closing_cutoff(cfg: BranchConfig) -> No
                       leds=leds, button_leds=button_leds)  # type: ignore[arg-type]
     kiosk.refresh()
     assert leds["closed"].lit and not leds["ready"].lit
-    assert kiosk.press(0).code == "service-closed" and issuer.n == 0  # nothing reserved
+    assert all(not led.lit for led in button_leds.values())
 
     clock.advance(3600 + 49 * 60)  # 10:19... then past-closing for accounts at 11:49
     kiosk.refresh()
     assert leds["ready"].lit and not leds["closed"].lit and button_leds[1].lit
     clock.advance(90 * 60)
     issuer.closed.add("accounts")
+    issuer.wait = 3600.0  # a new ticket would wait past 12:00
     assert kiosk.press(1).code == "past-closing"
-    issuer.closed.clear()
-    clock.advance(60)  # 11:50: the engine would accept again, but the cutoff holds
-    assert kiosk.press(1).code == "service-closed" and issuer.n == 0
+    assert kiosk.last is not None and kiosk.last.reason == "past_closing"
+    assert issuer.reported == ()  # the engine records its own refusals
+    assert kiosk.press(1).reason == "past_closing"  # pressed again at once
+    assert issuer.slipped == ("past_closing",)  # one slip: the customer holds it already
     kiosk.refresh()
     assert button_leds[1].lit is False and button_leds[0].lit is True
+    clock.advance(60)  # 11:50: still past closing: the button stays dark
+    kiosk.refresh()
+    assert button_leds[1].lit is False
+    issuer.wait = 300.0  # the queue moved: a new ticket is served before 12:00
+    issuer.closed.clear()
+    kiosk.refresh()
+    assert button_leds[1].lit is True  # not dark for the rest of the span (issue 15)
+    assert kiosk.press(1).ok
     clock.advance(75 * 60)  # 13:05: the afternoon span
     kiosk.refresh()
     assert button_leds[1].lit is True

@@ -136,7 +136,8 @@ def test_flag_file_trust(open_engine: Opener, tmp_path: Path) -> None:
     engine = open_engine(cfg, VirtualClock(_utc(2026, 3, 2, 10)), trust=trust_check(cfg))
     with pytest.raises(ClockUntrusted, match="does not exist"):
         engine.issue("cash")
-    assert engine.events_since(0) == []  # the refused command changed nothing
+    # the refused command changed nothing; the refusal has its own record (issue 15)
+    assert [e["type"] for e in engine.events_since(0)] == ["kiosk.refused"]
     flag.touch()
     assert engine.issue("cash").number == "A001"
 

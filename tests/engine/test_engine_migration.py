@@ -76,7 +76,7 @@ def test_v1_store_migrates_in_place_and_keeps_working(tmp_path: Path,
     clock = VirtualClock(START + timedelta(seconds=60))
     engine = open_engine(make_config(), clock)
     conn = engine.conn
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert "last_done_staff" in {r[1] for r in conn.execute("PRAGMA table_info(counters)")}
     # v5: visits and refusals, a rating's scale, a ticket's staff
     assert {"visits", "refusals"} <= _names(conn, "table")
@@ -84,6 +84,9 @@ def test_v1_store_migrates_in_place_and_keeps_working(tmp_path: Path,
     assert "staff" in {r[1] for r in conn.execute("PRAGMA table_info(tickets)")}
     # v6: a counter's pending pause (after its current ticket)
     assert "pause_pending" in {r[1] for r in conn.execute("PRAGMA table_info(counters)")}
+    # v7 (kiosk): a reported refusal's idempotency key, unique where set
+    assert "key" in {r[1] for r in conn.execute("PRAGMA table_info(refusals)")}
+    assert "refusals_key" in _names(conn, "index")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     indexes = _names(conn, "index")
     assert "tickets_issued" in indexes and "tickets_waiting" in indexes

@@ -173,6 +173,31 @@ ROWS: list[tuple[str, str, str, dict[str, Any], str]] = [
      {"counter": "c1", "ticket": "A 1"}, "invalid"),
     ("... and no other field", "counter-pi-1", "undo-no-show",
      {"counter": "c1", "ticket": "A001", "position": "back"}, "invalid"),
+    # issue 15: a kiosk reports only its own refusals; a reprint of nothing changes nothing
+    ("a kiosk reports refusals only for its buttons' services", "kiosk-pi-k",
+     "report-refusal", {"key": "kiosk-pi-k.1", "service": "vault", "reason": "printer_fault",
+                        "at": "2026-03-02T09:00:00Z"}, "forbidden"),
+    ("... under keys in its own name", "kiosk-pi-k", "report-refusal",
+     {"key": "counter-pi-1.1", "service": "cash", "reason": "printer_fault",
+      "at": "2026-03-02T09:00:00Z"}, "forbidden"),
+    ("... with a reason the kiosk decides", "kiosk-pi-k", "report-refusal",
+     {"key": "kiosk-pi-k.2", "service": "cash", "reason": "service_closed",
+      "at": "2026-03-02T09:00:00Z"}, "bad-refusal"),
+    ("... a reason is a snake_case code", "kiosk-pi-k", "report-refusal",
+     {"key": "kiosk-pi-k.3", "service": "cash", "reason": "Printer Fault",
+      "at": "2026-03-02T09:00:00Z"}, "invalid"),
+    ("... at a readable time", "kiosk-pi-k", "report-refusal",
+     {"key": "kiosk-pi-k.4", "service": "cash", "reason": "printer_fault", "at": "9 am"},
+     "bad-refusal"),
+    ("a counter reports no kiosk refusal", "counter-pi-1", "report-refusal",
+     {"key": "counter-pi-1.1", "service": "cash", "reason": "printer_fault",
+      "at": "2026-03-02T09:00:00Z"}, "forbidden"),
+    ("a reprint of no ticket", "kiosk-pi-k", "reprint", {"ticket_id": "nope"},
+     "nothing-to-reprint"),
+    ("... of both or neither", "counter-pi-1", "reprint", {"ticket_id": "nope", "last": True},
+     "nothing-to-reprint"),
+    ("... with a mistyped argument", "kiosk-pi-k", "reprint", {"last": "yes"}, "invalid"),
+    ("a display reprints nothing", "display-main", "reprint", {"last": True}, "forbidden"),
 ]
 
 
@@ -186,7 +211,43 @@ def test_refused_commands_leave_the_database_untouched(
     assert r["code"] == code, (rule, r)
     if code == "forbidden":
         assert r["status"] == "rejected" and r["detail"], r
+    if code == "invalid":
+        assert "- at `$.args." in r["detail"], r
     assert dump(branch.db) == before, rule
+
+
+def test_a_kiosk_refusal_report_is_kept_once(branch: Branch) -> None:
+    """Re-sent under its fixed id it gets the stored answer; even under a new id (a
+    lost pending file's twin) the engine keeps one row per key."""
+    kiosk = branch.devices["kiosk-pi-k"]
+    args = {"key": "kiosk-pi-k.0190", "service": "cash", "reason": "printer_fault",
+            "at": "2026-03-02T09:00:00Z"}
+    first = kiosk.ask("report-refusal", args, cid="refusal.kiosk-pi-k.0190")
+    assert (first["code"], first["result"]["recorded"]) == ("ok", True), first
+    again = kiosk.ask("report-refusal", args, cid="refusal.kiosk-pi-k.0190")
+    assert again == first
+    twin = kiosk.ask("report-refusal", args, cid="other-id")
+    assert (twin["code"], twin["result"]["recorded"]) == ("ok", False), twin
+    c = sqlite3.connect(branch.db)
+    try:
+        assert c.execute("SELECT service, reason, key FROM refusals").fetchall() == \
+            [("cash", "printer_fault", "kiosk-pi-k.0190")]
+    finally:
+        c.close()
+
+
+def test_reprint_over_mqtt_reuses_the_number(branch: Branch) -> None:
+    kiosk, counter = branch.devices["kiosk-pi-k"], branch.devices["counter-pi-1"]
+    before = dump(branch.db)
+    last = kiosk.ask("reprint", {"last": True})
+    assert last["code"] == "ok" and last["result"]["number"] == "A002", last
+    by_id = counter.ask("reprint", {"ticket_id": last["result"]["id"]})
+    assert by_id["result"]["number"] == "A002"
+    after = dump(branch.db)
+    added = after.pop("outbox")[len(before["outbox"]):]
+    assert [row[2] for row in added] == ["ticket.reprinted"] * 2
+    before.pop("outbox")
+    assert after == before  # no number issued, no queue changed
 
 
 def test_a_monitor_cannot_write_anything_but_a_snapshot_request(branch: Branch) -> None:
@@ -235,7 +296,19 @@ def test_check_in_attempts_are_rate_limited_per_device(branch: Branch) -> None:
     codes = [kiosk.ask("check-in", {"code": f"GUESS-{i}"})["code"] for i in range(12)]
     assert codes[:10] == ["unknown-booking"] * 10, codes
     assert codes[10:] == ["rate-limited"] * 2, codes
-    assert dump(branch.db) == before
+    after = dump(branch.db)
+    # nothing changed but the refusals the engine recorded (issue 15): one per attempt it
+    # saw, none for those the rate limit stopped before the engine
+    added = after.pop("outbox")[len(before["outbox"]):]
+    assert [row[2] for row in added] == ["kiosk.refused"] * 10
+    c = sqlite3.connect(branch.db)
+    try:
+        assert c.execute("SELECT reason, device FROM refusals").fetchall() == \
+            [("unknown_booking", "kiosk-pi-k")] * 10
+    finally:
+        c.close()
+    before.pop("outbox")
+    assert after == before
 
 
 def test_commands_are_rate_limited_per_device(branch: Branch) -> None:
@@ -259,3 +332,19 @@ def test_a_retained_request_is_refused(branch: Branch) -> None:
     r = kiosk.ask("issue-ticket", {"service": "cash"}, retain=True)
     assert (r["status"], r["code"]) == ("rejected", "retained")
     assert dump(branch.db) == before
+
+
+def test_a_refused_check_in_resent_is_recorded_once(branch: Branch) -> None:
+    """The engine's refusal row and the stored answer commit together: a re-send under
+    the same id gets the answer and adds no second refusal (issue 15)."""
+    kiosk = branch.devices["kiosk-pi-k"]
+    first = kiosk.ask("check-in", {"code": "NO-SUCH"}, cid="scan-1")
+    again = kiosk.ask("check-in", {"code": "NO-SUCH"}, cid="scan-1")
+    assert first["code"] == "unknown-booking" and again == first
+    c = sqlite3.connect(branch.db)
+    try:
+        assert c.execute("SELECT reason FROM refusals").fetchall() == [("unknown_booking",)]
+        assert c.execute("SELECT COUNT(*) FROM mqtt_replay WHERE id = 'scan-1'").fetchone() \
+            == (1,)
+    finally:
+        c.close()

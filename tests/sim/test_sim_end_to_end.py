@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sim_helpers import Procs, tessera, until
+
+from tessera.roles.kiosk import REFUSAL_LAMP_S
 
 ROOT = Path(__file__).resolve().parents[2]
 BANK = ROOT / "examples" / "bank.toml"
@@ -75,6 +78,9 @@ def test_press_to_ticket_board_voice_and_fault_lamp(procs: Procs, sim_env: dict[
     assert lamps, _state(sim_env)["lamps"]
     assert not lamps["kiosk.ready"]["lit"]
     assert len(_state(sim_env)["tickets"]) == 2  # nothing printed while out of paper
+    # the refusal's flicker (issue 15) lasts REFUSAL_LAMP_S, then the lamp is steady on
+    time.sleep(REFUSAL_LAMP_S + 1.0)
+    assert _state(sim_env)["lamps"]["kiosk.printer-fault"]["lit"]
 
     assert procs.stop(fw) == 0
     assert procs.stop(hw) == 0
