@@ -59,13 +59,17 @@ def test_the_kiosk_refuses_until_staff_set_the_time(tmp_path: Path,
         assert "does not exist" in refused.detail and "tessera clock set" in refused.detail
         # no number was reserved
         assert not [e for e in branch.engine.events_since(0) if e["type"].startswith("ticket.")]
-        assert not printer.wait_tickets(1, timeout=0.5)  # type: ignore[attr-defined]
+        # the customer is told why on paper (a slip, issue 15), with no number on it
+        assert printer.wait_tickets(1)  # type: ignore[attr-defined]
+        slip = printer.tickets[0].record["text"]  # type: ignore[attr-defined]
+        assert "please ask staff" in " ".join(slip), slip
+        assert not [t for t in slip if t[:1] == "A" and t[1:].isdigit()], slip
         # a member of staff reads 10:05 off their watch
         staff_time = f"{day.isoformat()} 10:05"
         branch.engine.set_clock(staff_time, staff="t-001")
         ok = kiosk.press(0)
         assert ok.ok, ok
-        assert printer.wait_tickets(1)  # type: ignore[attr-defined]
+        assert printer.wait_tickets(2)  # type: ignore[attr-defined]
         issued = datetime.fromisoformat(ok.ticket.issued_at)  # type: ignore[union-attr]
         assert timedelta(0) <= issued - (start + timedelta(minutes=5)) < timedelta(minutes=1)
         [event] = [e for e in branch.engine.events_since(0) if e["type"] == "clock.set"]

@@ -210,6 +210,9 @@ def test_an_unsynced_pi_that_never_knew_the_time_refuses(tmp_path: Path) -> None
     try:
         with pytest.raises(ClockUntrusted, match=r"timedatectl reports no NTP sync\)\. Tickets"):
             pi.engine.issue("cash")
-        assert pi.engine.events_since(0) == []
+        # nothing issued; the refusal itself is kept for the reports (kiosk.refused)
+        assert [(e["type"], e["data"]["reason"]) for e in pi.engine.events_since(0)] == [
+            ("kiosk.refused", "clock_untrusted")]
+        assert pi.engine.conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (0,)
     finally:
         pi.engine.close()
