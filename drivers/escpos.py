@@ -1,7 +1,7 @@
 """ESC/POS receipt printer driver: transports, real status, reconnects.
 
 The only module that imports python-escpos. It sends bytes the encoder built
-(``tessera.printing.encoder``) through python-escpos' command layer bound to a
+(``tessera.drivers.escpos_encoder``) through python-escpos' command layer bound to a
 concrete profile, and reads status itself: python-escpos 3.1 reports "paper OK"
 for a printer that never answers, which would let a kiosk reserve numbers it
 cannot print.

@@ -22,10 +22,10 @@ import msgspec
 
 from tessera.config import BranchConfig, load_config
 from tessera.drivers.escpos import USB_BYTES_PER_S
+from tessera.drivers.escpos_encoder import EncodeError, TicketEncoder
+from tessera.drivers.escpos_layout import TicketRenderer
 from tessera.drivers.printer_profiles import PROFILES
 from tessera.engine import Ticket
-from tessera.printing.encoder import EncodeError, TicketEncoder
-from tessera.printing.layout import TicketRenderer
 from tessera.printing.template import TicketTemplate
 from tessera.stats import percentile
 

@@ -212,12 +212,12 @@ def printer_test(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from tessera.drivers.escpos import EscposPrinter, PrinterLinkError, PrinterState
+    from tessera.drivers.escpos_encoder import EncodeError, TicketEncoder
+    from tessera.drivers.escpos_layout import TicketRenderer
     from tessera.drivers.printer_profiles import get_profile
     from tessera.engine import Ticket
     from tessera.errors import ConfigError
     from tessera.printing import checks
-    from tessera.printing.encoder import EncodeError, TicketEncoder
-    from tessera.printing.layout import TicketRenderer
     from tessera.printing.template import TicketTemplate
 
     problems: list[str] = []

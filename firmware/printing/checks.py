@@ -23,11 +23,11 @@ import segno
 from tessera.config import BranchConfig
 from tessera.config_decode import show, show_path
 from tessera.config_paths import file_problem, url_problem
+from tessera.drivers.escpos_encoder import needs_cjk
+from tessera.drivers.escpos_layout import MARGIN, load_font
 from tessera.drivers.printer_profiles import PROFILES, PrinterProfile
 from tessera.engine.routes import longest_route_text
 from tessera.errors import ConfigError
-from tessera.printing.encoder import needs_cjk
-from tessera.printing.layout import MARGIN, load_font
 from tessera.printing.template import template_errors
 
 # longest value each template field can take (ids are UUIDv7, numbers ≤ 2+6 chars);
@@ -146,7 +146,7 @@ def config_warnings(cfg: BranchConfig) -> list[str]:
     at most ``MAX_WRAP_LINES`` lines, then shrunk to the smallest size): they still
     print, wrapped further with words broken, so ``tessera config check`` warns and
     does not refuse. [] when the font or profile is unusable (an error says so)."""
-    from tessera.printing.layout import MAX_WRAP_LINES, TicketRenderer, fit_text
+    from tessera.drivers.escpos_layout import MAX_WRAP_LINES, TicketRenderer, fit_text
     from tessera.printing.template import priority_label
 
     profile = PROFILES.get(cfg.kiosk.printer.profile)

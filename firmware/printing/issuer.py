@@ -25,12 +25,12 @@ from typing import Any, NoReturn
 
 from tessera.config import BranchConfig
 from tessera.drivers.escpos import PrinterLinkError, PrinterPort, PrinterState, PrinterStatus
+from tessera.drivers.escpos_encoder import TicketEncoder
+from tessera.drivers.escpos_layout import TicketDoc, TicketRenderer
 from tessera.drivers.printer_profiles import get_profile
 from tessera.engine.models import Ticket
 from tessera.engine.ports import TicketEngine
 from tessera.errors import ConfigError, DeviceError
-from tessera.printing.encoder import TicketEncoder
-from tessera.printing.layout import TicketDoc, TicketRenderer
 from tessera.printing.template import TicketLike, TicketTemplate
 
 log = logging.getLogger(__name__)

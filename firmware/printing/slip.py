@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tessera.config import BranchConfig
+from tessera.drivers.escpos_layout import Block, Gap, Line, TicketDoc
 from tessera.engine.day import next_opening, open_span
-from tessera.printing.layout import Block, Gap, Line, TicketDoc
 
 # {service}: its name; {close}: HH:MM it closes; {back}: when to come back (BACK)
 SLIP_TEXT: dict[str, dict[str, str]] = {

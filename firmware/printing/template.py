@@ -25,9 +25,9 @@ from datetime import date, datetime
 from typing import Protocol
 
 from tessera.config import BranchConfig
+from tessera.drivers.escpos_layout import QR, Align, Block, Gap, Line, Logo, TicketDoc
 from tessera.drivers.printer_profiles import get_profile
 from tessera.engine.routes import route_text
-from tessera.printing.layout import QR, Align, Block, Gap, Line, Logo, TicketDoc
 
 TEMPLATE_FIELDS = ("ticket_id", "number", "service", "service_name", "priority",
                    "appointment", "business_day", "tenant", "branch", "people_ahead",

@@ -45,9 +45,9 @@ from tessera.config import BranchConfig, load_config
 from tessera.demo.hardware import simulated_hardware
 from tessera.dispatch import Binding
 from tessera.display.voice import generate_clips
+from tessera.drivers.escpos_layout import QR, Line, Logo, TicketDoc
 from tessera.engine.models import Ticket
 from tessera.mqtt.broker import acl_text, bridge_lines, write_broker_files
-from tessera.printing.layout import QR, Line, Logo, TicketDoc
 from tessera.roles.branch import Branch
 from tessera.roles.kiosk import KioskRole
 from tessera.sim.board import BoardEmulator

@@ -110,8 +110,8 @@ def test_1_a_utf8_bom_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_2_a_number_format_spec_prints_and_passes_the_check() -> None:
+    from tessera.drivers.escpos_layout import Line
     from tessera.engine import Ticket
-    from tessera.printing.layout import Line
     from tessera.printing.template import TicketTemplate
 
     cfg = parse_config(SMALL + '[ticket]\nextra_line = "{est_wait_min:.0f} min, '

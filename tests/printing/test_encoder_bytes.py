@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tessera.drivers.printer_profiles import get_profile
-from tessera.printing.encoder import (
+from tessera.drivers.escpos_encoder import (
     EncodeError,
     TicketEncoder,
     feed,
@@ -19,7 +18,8 @@ from tessera.printing.encoder import (
     size,
     split_for_latin_printer,
 )
-from tessera.printing.layout import QR, Align, Gap, Line, TicketDoc, TicketRenderer
+from tessera.drivers.escpos_layout import QR, Align, Gap, Line, TicketDoc, TicketRenderer
+from tessera.drivers.printer_profiles import get_profile
 from tessera.printing.template import TicketTemplate
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"

@@ -14,12 +14,12 @@ import msgspec
 import pytest
 
 from tessera.config import BranchConfig, load_config
+from tessera.drivers.escpos_encoder import TicketEncoder
+from tessera.drivers.escpos_layout import MARGIN, TicketRenderer, rom_width
 from tessera.drivers.printer_profiles import get_profile
 from tessera.engine import Ticket
 from tessera.errors import ConfigError
 from tessera.printing.checks import config_warnings
-from tessera.printing.encoder import TicketEncoder
-from tessera.printing.layout import MARGIN, TicketRenderer, rom_width
 from tessera.printing.template import TicketTemplate
 from tessera.sim.escpos_decoder import EscPosDecoder
 
@@ -80,7 +80,7 @@ def test_wrap_first_then_shrink() -> None:
 
 
 def _line(text: str, scale: int) -> Any:
-    from tessera.printing.layout import Line
+    from tessera.drivers.escpos_layout import Line
     return Line(text, scale=scale)
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tessera.config import load_config
+from tessera.drivers.escpos_layout import FontMissingError, TicketRenderer
 from tessera.errors import ConfigError
 from tessera.printing.checks import config_errors, port_errors
 from tessera.printing.issuer import issuer_from_config
-from tessera.printing.layout import FontMissingError, TicketRenderer
 
 ROOT = Path(__file__).resolve().parents[2]
 

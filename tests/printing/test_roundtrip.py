@@ -10,9 +10,9 @@ from PIL import Image
 from pyzbar import pyzbar
 
 from tessera.drivers.escpos import EscposPrinter, PrinterState
+from tessera.drivers.escpos_encoder import TicketEncoder
+from tessera.drivers.escpos_layout import TicketRenderer
 from tessera.drivers.printer_profiles import get_profile
-from tessera.printing.encoder import TicketEncoder
-from tessera.printing.layout import TicketRenderer
 from tessera.printing.template import TicketTemplate
 from tessera.sim.escpos_decoder import EscPosDecoder
 

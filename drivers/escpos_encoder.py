@@ -31,9 +31,8 @@ from enum import StrEnum
 
 from PIL import Image
 
-from tessera.drivers.printer_profiles import PrinterProfile
-from tessera.errors import TesseraError
-from tessera.printing.layout import (
+from tessera.drivers.errors import TesseraError
+from tessera.drivers.escpos_layout import (
     QR,
     QR_QUIET_MODULES,
     Align,
@@ -46,6 +45,7 @@ from tessera.printing.layout import (
     line_height,
     qr_image,
 )
+from tessera.drivers.printer_profiles import PrinterProfile
 
 INIT = b"\x1b@"
 CJK_ON = b"\x1c&"  # FS &: GB18030 double-byte mode

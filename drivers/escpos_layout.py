@@ -24,7 +24,7 @@ from functools import lru_cache
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
-from tessera.errors import ConfigError
+from tessera.drivers.errors import ConfigError
 
 LINE_PX = 24  # one text line at scale 1: the height of the ROM font A cell
 MARGIN = 8
