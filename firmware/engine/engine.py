@@ -20,11 +20,12 @@ from typing import Any
 from tessera.engine.calling import CounterCommands
 from tessera.engine.core import CommitHook, Envelope
 from tessera.engine.issuing import IssuingCommands
+from tessera.engine.webcmds import WebCommands
 
 __all__ = ["CommitHook", "Engine", "Envelope"]
 
 
-class Engine(IssuingCommands, CounterCommands):
+class Engine(IssuingCommands, CounterCommands, WebCommands):
     """Services, numbering, calling, transfers, appointments, feedback, estimates.
 
         engine = Engine.open(cfg, SystemClock())

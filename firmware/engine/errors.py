@@ -109,8 +109,15 @@ class BadScore(DomainError, ValueError):
     code = "bad-score"
 
 
+class AlreadyRated(DomainError, RuntimeError):
+    """The ticket already has its one rating (from the counter's buttons or a phone)."""
+
+    code = "already-rated"
+
+
 ALL_ERRORS: tuple[type[DomainError], ...] = (
     UnknownService, UnknownCounter, ServiceClosed, PastClosing, QueueEmpty, CounterClosed,
     CounterPaused, CounterBusy, NoCurrentTicket, BadState, UnknownTicket, ClockUntrusted,
     NumbersExhausted, UnknownBooking, BookingWindow, BadScore, UnknownPriority,
+    AlreadyRated,
 )

@@ -10,14 +10,16 @@ tell the two apart (docs/contracts.md).
 - ``KioskEngine``: that, plus check-in of an appointment;
 - ``CounterEngine``: what a counter panel does;
 - ``DisplayEngine``: the snapshot a display rebuilds its boards from;
+- ``WebEngine``: the web role's reads, phone rating and console actions;
 - ``EnginePort``: all of them (the all-in-one process and the command server).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.engine.models import CounterState, Rating, Ticket, TicketPlace
 
 
 class TicketEngine(Protocol):
@@ -53,6 +55,23 @@ class DisplayEngine(Protocol):
     """The live state a display rebuilds its boards from."""
 
     def snapshot(self) -> dict[str, Any]: ...
+
+
+class WebEngine(Protocol):
+    """The web role: the hall's live state, tickets' places, the phone rating and the
+    supervisor console's actions (docs/web.md). The snapshot is read as a plain mapping
+    and decoded into the web role's own typed views (``tessera.web.views``)."""
+
+    def snapshot(self) -> Mapping[str, object]: ...
+    def ticket_places(self, ticket_ids: Iterable[str]) -> dict[str, TicketPlace]: ...
+    def rate_ticket(self, ticket_id: str, score: int, *, channel: str = ...) -> Rating: ...
+    def open_counter(self, counter: str, staff: str | None = None) -> CounterState: ...
+    def close_counter(self, counter: str) -> CounterState: ...
+    def pause(self, counter: str) -> CounterState: ...
+    def resume(self, counter: str) -> CounterState: ...
+    def call_specific(self, counter: str, number: str) -> Ticket: ...
+    def transfer(self, counter: str, service: str) -> Ticket: ...
+    def void(self, ticket_id: str, reason: str) -> Ticket: ...
 
 
 class EnginePort(KioskEngine, CounterEngine, DisplayEngine, Protocol):

@@ -49,6 +49,7 @@ class Branch:
     kiosk: KioskRole | None = None
     counters: dict[str, CounterRole] = field(default_factory=dict)
     display: Any = None
+    web: Any = None  # tessera.web.role.WebRole
     factories: dict[str, Any] = field(default_factory=dict)
     inputs: list[Any] = field(default_factory=list)
     uplink: Any = None

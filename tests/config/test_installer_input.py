@@ -129,7 +129,7 @@ def test_2_a_template_that_cannot_be_filled_in_is_refused() -> None:
     assert errs == [
         "ticket.qr: unknown field {numbr} in 'https://q/{numbr}'; did you mean {number}? "
         "known fields: ticket_id, number, service, service_name, priority, appointment, "
-        "business_day, tenant, branch, people_ahead, est_wait_min",
+        "business_day, tenant, branch, people_ahead, est_wait_min, ticket_token",
         "ticket.extra_line: '{number:d}' cannot be filled in (Unknown format code 'd' for "
         "object of type 'str'); people_ahead and est_wait_min are whole numbers (e.g. "
         "{est_wait_min:d} or {est_wait_min:.0f}), the other fields text (e.g. {number:>5})"]
