@@ -22,6 +22,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "mqtt": ("tessera.bench.mqtt", "QoS1 flood vs outbox drain rate, paced pub->sub latency"),
     "estimator": ("tessera.bench.estimator", "wait-estimate RMSE vs plain and the oracle bound"),
     "hil": ("tessera.bench.hil", "press on the simulated GPIO bus vs in-process mock pins"),
+    "web": ("tessera.bench.web", "NEXT to the hall TV in chromium, SSE fan-out to 1,000 phones"),
 }
 
 
