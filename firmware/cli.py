@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
             "tessera.commands.sim_cmd"),
     "voice": ("tessera.commands.board_cmd",),
     "report": ("tessera.commands.report_cmd",),
+    "web": ("tessera.commands.web_cmd",),
 }
 # every command module once, in --help order
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for ms in COMMANDS.values() for m in ms))

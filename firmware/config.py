@@ -408,7 +408,7 @@ def service_spans(service: Service, weekday: int) -> list[tuple[time, time]]:
 # kiosk's ticket font nor pays ~16 MiB of RSS to import the printing stack.
 EXTRA_CHECKERS: dict[str, tuple[str, ...]] = {
     "tessera.printing.checks": ("kiosk",),
-    "tessera.mqtt.broker": ("engine", "kiosk", "counter", "display"),
+    "tessera.mqtt.broker": ("engine", "kiosk", "counter", "display", "web"),
     "tessera.display.checks": ("display",),
     "tessera.engine.appointments": ("engine",),
     "tessera.web.checks": ("web", "kiosk"),

@@ -83,6 +83,19 @@ class RateArgs(_Strict):
     score: int
 
 
+class TicketPlacesArgs(_Strict):
+    """The live places of the tickets whose mobile pages are open (the web role)."""
+
+    ticket_ids: Annotated[list[Id], msgspec.Meta(max_length=2000)]
+
+
+class RateTicketArgs(_Strict):
+    """A ticket's one rating from its mobile page (channel ``web``)."""
+
+    ticket_id: Name
+    score: int
+
+
 class SnapshotArgs(_Strict):
     """``snapshot`` takes no arguments: it reads the engine's live state."""
 
@@ -105,6 +118,9 @@ ARGS: dict[str, type[_Strict]] = {
     "rate": RateArgs,
     # read-only: a display or counter on its own Pi rebuilds its boards from it
     "snapshot": SnapshotArgs,
+    # the web role (docs/web.md): tickets' places (read-only) and the phone rating
+    "ticket-places": TicketPlacesArgs,
+    "rate-ticket": RateTicketArgs,
 }
 
 # Which commands each role may send (tessera.mqtt.command_auth checks it; the broker
@@ -116,6 +132,10 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "display": ("snapshot",),
     "engine": (),
     "monitor": ("snapshot",),  # read-only: a dashboard may ask for the live state
+    # hall display, mobile tickets and the supervisor console's actions (the console's
+    # accounts and their roles are checked by the web role, docs/web.md)
+    "web": ("snapshot", "ticket-places", "rate-ticket", "open-counter", "close-counter",
+            "pause", "resume", "call-specific", "transfer", "void-ticket"),
 }
 
 _request_decoder = msgspec.json.Decoder(CommandRequest)

@@ -90,9 +90,12 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "close-counter": lambda e, a: e.close_counter(a.counter),
     "rate": lambda e, a: e.rate(a.counter, a.score),
     "snapshot": lambda e, a: e.snapshot(),
+    "ticket-places": lambda e, a: e.ticket_places(a.ticket_ids),
+    "rate-ticket": lambda e, a: e.rate_ticket(a.ticket_id, a.score, channel="web"),
 }
 assert set(CALLS) == set(ARGS)
-READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless
+# nothing to replay: running them again is harmless
+READ_ONLY = frozenset({"snapshot", "ticket-places"})
 
 
 def parse_issued_at(text: str) -> datetime:

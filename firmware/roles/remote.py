@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -31,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from tessera.engine.errors import ALL_ERRORS, DomainError
-from tessera.engine.models import CounterState, Rating, Ticket
+from tessera.engine.models import CounterState, Rating, Ticket, TicketPlace
 from tessera.errors import DeviceError
 
 T = TypeVar("T")
@@ -68,6 +69,7 @@ class EngineUnreachable(DeviceError):
 log = logging.getLogger(__name__)
 UNANSWERED = frozenset({"timeout", "in-doubt", "internal", "bad-response"})
 CONFIRM_PAUSE_S = 1.0
+PLACES_PER_REQUEST = 50
 
 
 class Requester(Protocol):
@@ -211,6 +213,32 @@ class RemoteEngine:
 
     def rate(self, counter: str, score: int) -> Rating:
         return self._call(Rating, "rate", counter=counter, score=score)
+
+    def call_specific(self, counter: str, number: str) -> Ticket:
+        return self._call(Ticket, "call-specific", counter=counter, number=number)
+
+    def ticket_places(self, ticket_ids: Iterable[str]) -> dict[str, TicketPlace]:
+        """The web role's read of the open mobile pages' tickets (unknown ids left out),
+        in requests of PLACES_PER_REQUEST ids (an answer stays far below the broker's
+        message size limit)."""
+        ids = list(ticket_ids)
+        out: dict[str, TicketPlace] = {}
+        for i in range(0, len(ids), PLACES_PER_REQUEST):
+            answer = self.client.request("ticket-places",
+                                         {"ticket_ids": ids[i:i + PLACES_PER_REQUEST]},
+                                         timeout=self.timeout_s)
+            if answer.get("status") != "done":
+                _outcome(answer, dict)  # raises the refusal or EngineUnreachable
+            try:
+                out.update(msgspec.convert(answer.get("result"), dict[str, TicketPlace]))
+            except msgspec.ValidationError as e:
+                raise EngineUnreachable("bad-response", f"the engine's answer is not a "
+                                        f"map of ticket places: {e}") from None
+        return out
+
+    def rate_ticket(self, ticket_id: str, score: int, *, channel: str = "web") -> Rating:
+        """A ticket's one rating from its page (the engine records channel ``web``)."""
+        return self._call(Rating, "rate-ticket", ticket_id=ticket_id, score=score)
 
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:
