@@ -226,7 +226,7 @@ class RemoteEngine:
         for i in range(0, len(ids), PLACES_PER_REQUEST):
             answer = self.client.request("ticket-places",
                                          {"ticket_ids": ids[i:i + PLACES_PER_REQUEST]},
-                                         timeout=self.timeout_s)
+                                         timeout=self.timeout_s or 5.0)  # a read: no wait
             if answer.get("status") != "done":
                 _outcome(answer, dict)  # raises the refusal or EngineUnreachable
             try:

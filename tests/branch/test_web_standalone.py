@@ -3,7 +3,8 @@ through commands of its own device (web-<web.device>), against a mosquitto start
 exactly the files `tessera broker config` writes (no anonymous login, the generated ACL).
 The hall display's stream shows a call made on the counter Pi's panel, a phone rates its
 ticket through `rate-ticket`, a console action is refused for the wrong role and done for
-the right one, and its console.action event reaches the broker; no ACL denial."""
+the right one, and its console.action event reaches the broker; no ACL denial. Started
+before the engine, it serves its pages and reports the engine unreachable."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from shape_support import SimBranch, bank_toml, free_port
+from shape_support import SimBranch, bank_toml, free_port, until
 
 from tessera.web.accounts import hash_password
 from tessera.web.links import LinkSigner
@@ -66,14 +67,19 @@ password_hash = "{hashed}"
         root = f"tessera/v1/{cfg.branch.tenant}/{cfg.branch.branch}"
         mon = b.monitor()
         try:
+            # started before the engine: it serves, and says the engine does not answer
+            b.start("web")
+            url = f"http://127.0.0.1:{web_port}"
+            assert f"web on {url}" in b.log("web")
+            assert httpx.get(url + "/display").status_code == 200
+            assert until(lambda: httpx.get(url + "/healthz").json()["engine"]
+                         == "unreachable", 30), b.log("web")
             b.start("engine")
             b.start("kiosk")
             b.start("counter", "pi-a")
-            b.start("web")
             assert mon.wait(lambda: mon.retained.get(f"{root}/web-tv/status", {})
                             .get("state") == "online"), b.log("web")
-            assert f"web on http://127.0.0.1:{web_port}" in b.log("web")
-            url = f"http://127.0.0.1:{web_port}"
+            assert until(lambda: httpx.get(url + "/healthz").json()["engine"] == "ok", 30)
             b.press("kiosk.cash")
             issued = mon.wait(lambda: mon.of_type("ticket.issued"))
             number, tid = issued[0]["data"]["number"], issued[0]["data"]["ticket_id"]

@@ -154,3 +154,29 @@ def test_stale_data_and_an_unreachable_engine_are_shown(make_branch: Any, page: 
     branch.web.stop()
     page.wait_for_function("document.getElementById('status').dataset.state === 'stale'")
     assert "out of date" in str(page.text_content("#status"))
+
+
+def test_without_a_reachable_engine_the_display_says_connecting(make_branch: Any,
+                                                                 page: Any) -> None:
+    """A web role whose engine never answered serves its pages and says "connecting"."""
+    _, cfg = make_branch()
+
+    class Down:
+        def snapshot(self) -> Any:
+            raise ConnectionError("engine unreachable (timeout)")
+
+        def ticket_places(self, ids: Any) -> Any:
+            raise ConnectionError("engine unreachable (timeout)")
+
+    from tessera.clock import SystemClock
+
+    role = WebRole(cfg, Down(), SystemClock(), port=0)  # type: ignore[arg-type]
+    role.start()
+    try:
+        page.goto(role.url + "/display")
+        page.wait_for_timeout(1500)  # several heartbeats: still no state
+        assert page.get_attribute("#status", "data-state") == "connecting"
+        assert "connecting" in str(page.text_content("#status"))
+        assert role.tick_json().count('"unreachable"') == 1
+    finally:
+        role.stop()
