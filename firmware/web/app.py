@@ -32,14 +32,13 @@ from starlette.responses import (
     PlainTextResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.web.accounts import csrf_ok, may
-from tessera.web.hub import stream
+from tessera.web.hub import EventStream
 
 if TYPE_CHECKING:
     from tessera.web.role import WebRole
@@ -147,9 +146,8 @@ def build_app(role: WebRole) -> Starlette:
             ([hub.latest[topic]] if topic in hub.latest else [])
         sub = hub.subscribe(topic)
         role.kick()
-        body = stream(hub, sub, msgs, heartbeat_s=role.heartbeat_s, tick=role.tick_json)
-        return StreamingResponse(body, media_type="text/event-stream",
-                                 headers={"x-accel-buffering": "no"})
+        return EventStream(hub, sub, msgs, heartbeat_s=role.heartbeat_s,  # type: ignore[return-value]
+                           tick=role.tick_json)
 
     # ------------------------------------------------------------------ hall display
 

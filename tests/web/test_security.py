@@ -65,3 +65,27 @@ def test_bad_routes_methods_and_ids(make_branch: Any) -> None:
     r = httpx.get(web + "/audio/chime.wav")
     assert r.status_code == 200 and r.content[:4] == b"RIFF"
     assert httpx.get(web + "/healthz").json()["engine"] in ("ok", "connecting")
+
+
+def test_a_client_that_goes_away_is_forgotten(make_branch: Any) -> None:
+    """Each open stream holds a subscriber; closing the connection drops it (the
+    disconnect itself ends the stream)."""
+    import time
+
+    branch, _ = make_branch()
+    hub = branch.web.hub
+    clients = [httpx.Client(base_url=branch.web.url, timeout=10) for _ in range(5)]
+    streams = [c.stream("GET", "/display/events") for c in clients]
+    for s in streams:
+        s.__enter__()
+    deadline = time.monotonic() + 10
+    while hub.connections() < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.connections() == 5
+    for s, c in zip(streams, clients, strict=True):
+        s.__exit__(None, None, None)
+        c.close()
+    deadline = time.monotonic() + 10
+    while hub.connections() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.connections() == 0
