@@ -321,6 +321,11 @@ class WebSection(_Section, frozen=True):
     lockout_attempts: Annotated[int, Meta(ge=1, le=100)] = 5
     lockout_s: Annotated[float, Meta(ge=1, le=86400)] = 300.0
     accounts: tuple[WebAccount, ...] = ()
+    # take a ticket from the phone (/join), off by default; rate-limited per client
+    # address and for the whole branch
+    join: bool = False
+    join_per_hour: Annotated[int, Meta(ge=1, le=100)] = 3
+    join_per_min: Annotated[int, Meta(ge=1, le=1000)] = 10
 
 
 class BranchConfig(_Section, frozen=True):

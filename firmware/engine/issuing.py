@@ -31,11 +31,12 @@ class IssuingCommands(EngineCore):
     # ------------------------------------------------------------------ issuing
 
     def issue(self, service: str, *, priority: str | None = None,
-              route: Iterable[str] = ()) -> Ticket:
+              route: Iterable[str] = (), channel: str | None = None) -> Ticket:
         """Reserve the next number of ``service``; the ticket is ``issued`` until printed.
 
         ``route`` lists follow-on services: on DONE the ticket joins the next one,
-        keeping its number.
+        keeping its number. ``channel`` (``"remote"``: taken on a phone, docs/web.md) is
+        added to ``ticket.issued``; a kiosk's ticket has none.
         """
         svc = self._service(service)
         steps = tuple(route)
@@ -45,10 +46,12 @@ class IssuingCommands(EngineCore):
             raise E.UnknownPriority(f"Unknown priority class {priority!r}; configured: "
                                     + ", ".join(self.cfg.engine.priority_order))
         rank = self._rank[priority] if priority is not None else self.rules.normal_rank
-        return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None))
+        return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None,
+                                                 channel))
 
     def _issue(self, now: float, svc: Service, priority: str | None, rank: int,
-               route: tuple[str, ...], booking: str | None, slot: float | None) -> Ticket:
+               route: tuple[str, ...], booking: str | None, slot: float | None,
+               channel: str | None = None) -> Ticket:
         self._require_trusted_clock(now)
         span = open_span(svc, utc_datetime(now), self._tz)
         if span is None:
@@ -83,7 +86,7 @@ class IssuingCommands(EngineCore):
         self._emit("ticket.issued", {
             "ticket_id": tid, "number": number, "service": svc.id, "priority": priority,
             "people_ahead": ahead, "est_wait_s": round(est, 1), "business_day": day,
-            "appointment": booking})
+            "appointment": booking, **({"channel": channel} if channel else {})})
         return self._as_ticket(row)
 
     def _next_seq(self, day: str, svc: Service) -> tuple[int, str]:

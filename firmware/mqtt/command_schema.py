@@ -13,7 +13,7 @@ process on a Pi. The config loader already depends on it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -42,6 +42,7 @@ class CommandResponse(msgspec.Struct, frozen=True):
 class IssueArgs(_Strict):
     service: Name
     priority: Name | None = None
+    channel: Literal["remote"] | None = None  # a ticket taken on a phone (the web role)
 
 
 class TicketArgs(_Strict):
@@ -135,7 +136,8 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     # hall display, mobile tickets and the supervisor console's actions (the console's
     # accounts and their roles are checked by the web role, docs/web.md)
     "web": ("snapshot", "ticket-places", "rate-ticket", "open-counter", "close-counter",
-            "pause", "resume", "call-specific", "transfer", "void-ticket"),
+            "pause", "resume", "call-specific", "transfer", "void-ticket",
+            "issue-ticket", "confirm-printed"),  # these two with web.join only
 }
 
 _request_decoder = msgspec.json.Decoder(CommandRequest)

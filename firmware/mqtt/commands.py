@@ -74,7 +74,8 @@ PRUNE_EVERY_S = 60.0
 
 # name -> how to call the engine with the decoded args
 CALLS: dict[str, Callable[[Any, Any], Any]] = {
-    "issue-ticket": lambda e, a: e.issue(a.service, priority=a.priority),
+    "issue-ticket": lambda e, a: e.issue(a.service, priority=a.priority, channel=a.channel)
+    if a.channel else e.issue(a.service, priority=a.priority),
     "confirm-printed": lambda e, a: e.confirm_printed(a.ticket_id),
     "void-ticket": lambda e, a: e.void(a.ticket_id, a.reason),
     "check-in": lambda e, a: e.check_in(a.code),

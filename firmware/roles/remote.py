@@ -158,7 +158,11 @@ class RemoteEngine:
         result: dict[str, Any] = answer["result"]
         return result
 
-    def issue(self, service: str, *, priority: str | None = None) -> Ticket:
+    def issue(self, service: str, *, priority: str | None = None,
+              channel: str | None = None) -> Ticket:
+        if channel is not None:  # a phone's ticket (the web role's /join)
+            return self._call(Ticket, "issue-ticket", service=service, priority=priority,
+                              channel=channel)
         return self._call(Ticket, "issue-ticket", service=service, priority=priority)
 
     def confirm_printed(self, ticket_id: str) -> Ticket:

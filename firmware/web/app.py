@@ -289,6 +289,33 @@ def build_app(role: WebRole) -> Starlette:
         status, body = await role.act(s.account, s.role, name, form)
         return JSONResponse(body, status_code=status)
 
+    # ------------------------------------------------------------------ take a ticket
+
+    async def join_page(request: Request) -> Response:
+        if not role.join_enabled:
+            return not_found()
+        lang = list(cfg.branch.languages)
+        return page("join.html", services=[(s.id, " / ".join(dict.fromkeys(
+            s.name(x) for x in lang))) for s in cfg.services], error="")
+
+    async def join(request: Request) -> Response:
+        if not role.join_enabled:
+            return not_found()
+        try:
+            form = await read_form(request)
+        except FormError as e:
+            return PlainTextResponse(e.detail, status_code=e.status)
+        service = form.get("service", "")
+        if set(form) != {"service"} or service not in {s.id for s in cfg.services}:
+            return PlainTextResponse("choose one of the services", status_code=400)
+        if not role.join_admit(request.client.host if request.client else "?"):
+            return PlainTextResponse("Too many tickets from here; please take one at the "
+                                     "kiosk or try again later.", status_code=429)
+        status, body = await role.join(service)
+        if status == 303:
+            return RedirectResponse(str(body["location"]), status_code=303)
+        return PlainTextResponse(str(body["detail"]), status_code=status)
+
     # ------------------------------------------------------------------ misc
 
     async def audio(request: Request) -> Response:
@@ -319,6 +346,8 @@ def build_app(role: WebRole) -> Starlette:
         Route("/manage/logout", logout, methods=["POST"]),
         Route("/manage/events", manage_events),
         Route("/manage/action", action, methods=["POST"]),
+        Route("/join", join_page, methods=["GET"]),
+        Route("/join", join, methods=["POST"]),
         Route("/audio/{name}", audio),
         Route("/healthz", healthz),
         # follow_symlink: the strict editable install links each asset into build/

@@ -70,6 +70,14 @@ class WebRole:
         self._thread: threading.Thread | None = None
         self._known: dict[str, bool] = {}
         self._audio_dir = cfg.path(cfg.storage.dir) / "web-audio"
+        # /join: tickets from the phone (web.join), rate-limited per client and branch-wide
+        from tessera.mqtt.command_auth import TokenBucket
+
+        self.join_enabled = cfg.web.join
+        self.join_per_hour, self.join_per_min = cfg.web.join_per_hour, cfg.web.join_per_min
+        self._join_branch = TokenBucket(self.join_per_min / 60, float(self.join_per_min))
+        self._join_clients: dict[str, TokenBucket] = {}
+        self._bucket = TokenBucket
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -246,6 +254,41 @@ class WebRole:
             return 503, {"status": "error", "code": "unreachable", "detail": str(e)}
         self.kick()
         return 200, {"status": "done", "code": "ok", "score": r.score}
+
+    def join_admit(self, client: str) -> bool:
+        """Whether a phone at ``client`` may take a ticket now (both limits)."""
+        now = time.monotonic()
+        bucket = self._join_clients.get(client)
+        if bucket is None:
+            if len(self._join_clients) > 10_000:  # bounded: forget the oldest clients
+                for k in list(self._join_clients)[:5_000]:
+                    del self._join_clients[k]
+            bucket = self._join_clients.setdefault(client, self._bucket(
+                self.join_per_hour / 3600, float(self.join_per_hour)))
+        if not bucket.take(now):
+            return False
+        if not self._join_branch.take(now):
+            bucket.tokens += 1.0  # refused for the branch's limit: not this client's fault
+            return False
+        return True
+
+    async def join(self, service: str) -> tuple[int, dict[str, object]]:
+        """A ticket taken on the phone: issued with channel ``remote`` and confirmed at once
+        (the page is the ticket: nothing to print)."""
+        e = self.engine
+
+        def take() -> str:
+            t = e.issue(service, channel="remote")
+            return e.confirm_printed(t.id).id
+
+        try:
+            tid = await asyncio.to_thread(take)
+        except DomainError as err:
+            return 409, {"status": "rejected", "code": err.code, "detail": str(err)}
+        except Exception as err:
+            return 503, {"status": "error", "code": "unreachable", "detail": str(err)}
+        self.kick()
+        return 303, {"status": "done", "code": "ok", "location": f"/t/{self.signer.ref(tid)}"}
 
     async def login(self, name: str, password: str, client: str) -> Session | None:
         return await asyncio.to_thread(self.accounts.login, name, password, client, self.now())

@@ -661,6 +661,10 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "web.session_s": R("web", 600.0, lambda b: _web(b).accounts.session_s),
     "web.lockout_attempts": R("web", 3, lambda b: _web(b).accounts.lockout_attempts),
     "web.lockout_s": R("web", 60.0, lambda b: _web(b).accounts.lockout_s),
+    "web.join": R("web", True, lambda b: _web(b).join_enabled),
+    "web.join_per_hour": R("web", 7, lambda b: _web(b).join_per_hour),
+    "web.join_per_min": R("web", 20, lambda b: (_web(b).join_per_min,
+                                                _web(b)._join_branch.burst), (20, 20.0)),
     "web.accounts[].name": R("web", "lin", lambda b: sorted(_web(b).accounts.accounts),
                              ["lin"]),
     "web.accounts[].role": R("web", "manager", lambda b: [

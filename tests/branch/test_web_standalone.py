@@ -3,7 +3,8 @@ through commands of its own device (web-<web.device>), against a mosquitto start
 exactly the files `tessera broker config` writes (no anonymous login, the generated ACL).
 The hall display's stream shows a call made on the counter Pi's panel, a phone rates its
 ticket through `rate-ticket`, a console action is refused for the wrong role and done for
-the right one, and its console.action event reaches the broker; no ACL denial. Started
+the right one, and its console.action event reaches the broker; a ticket taken on the
+phone (/join) is issued with channel remote; no ACL denial. Started
 before the engine, it serves its pages and reports the engine unreachable."""
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ enabled = true
 device = "tv"
 port = {web_port}
 heartbeat_s = 0.5
-#''').replace('port = 8080\n', '') + f'''
+#''').replace('port = 8080\n', '').replace("join = false", "join = true") + f'''
 [[web.accounts]]
 name = "vera"
 role = "viewer"
@@ -115,6 +116,13 @@ password_hash = "{hashed}"
                                      if e["data"]["action"] == "pause"])
             assert {(e["device"], e["data"]["account"], e["data"]["outcome"]) for e in acts
                     } == {("web-tv", "vera", "rejected"), ("web-tv", "sam", "done")}
+            # a ticket taken on the phone: issue-ticket with channel remote, confirmed
+            r = httpx.post(f"{url}/join", data={"service": "loans"})
+            assert r.status_code == 303, (r.text, b.log("web"))
+            remote = mon.wait(lambda: [e for e in mon.of_type("ticket.issued")
+                                       if e["data"].get("channel") == "remote"])
+            assert remote[0]["data"]["service"] == "loans"
+            assert httpx.get(url + r.headers["location"]).status_code == 200
             assert "Denied" not in b.broker_log()
         finally:
             mon.stop()

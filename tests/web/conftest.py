@@ -16,14 +16,14 @@ from tessera.clock import SystemClock
 from tessera.config import BranchConfig, load_config
 from tessera.roles.branch import Branch
 
+from web_support import PASSWORD  # isort: skip
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync",
                  "--autoplay-policy=no-user-gesture-required"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bank.toml"
-# a known password and its hash, made once (scrypt is slow on purpose)
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ import sqlite3
 from typing import Any
 
 import httpx
-from conftest import PASSWORD
-from web_support import wait_for
+from web_support import PASSWORD, wait_for
 
 from tessera.roles.branch import db_path
 from tessera.web.accounts import ACTION_ROLES

@@ -112,3 +112,28 @@ def test_hub_resumes_from_its_ring_or_says_it_cannot() -> None:
         hub.publish("display", "state", f'{{"m":{i}}}')
     assert hub.since("display", first.id) is None
     assert hub.since("ticket:x", f"{hub.boot}-1") == []
+
+
+def test_who_may_issue_over_mqtt() -> None:
+    """The engine's command authorization: the web device issues (channel remote, normal
+    tickets of configured services) only with web.join; nobody else sends a channel."""
+    from tessera.mqtt.command_auth import CommandPolicy
+    from tessera.mqtt.command_schema import IssueArgs, TicketArgs
+
+    kiosk = BASE + '[kiosk]\nbuttons = [{ pin = 17, service = "cash" }]\n'
+    off = CommandPolicy.from_config(parse_config(kiosk + "[web]\nenabled = true\n"))
+    on = CommandPolicy.from_config(parse_config(kiosk + "[web]\nenabled = true\njoin = true\n"))
+    remote = IssueArgs(service="cash", channel="remote")
+    assert off.permit("web-main", "issue-ticket", remote, 0.0) is not None
+    assert off.permit("web-main", "confirm-printed", TicketArgs(ticket_id="x"), 0.0) is not None
+    assert on.permit("web-main", "issue-ticket", remote, 0.0) is None
+    assert on.permit("web-main", "confirm-printed", TicketArgs(ticket_id="x"), 0.0) is None
+    refused = [on.permit("web-main", "issue-ticket", IssueArgs(service="cash"), 0.0),
+               on.permit("web-main", "issue-ticket",
+                         IssueArgs(service="cash", priority="vip", channel="remote"), 0.0),
+               on.permit("web-main", "issue-ticket",
+                         IssueArgs(service="loans", channel="remote"), 0.0),
+               on.permit("kiosk-main", "issue-ticket", remote, 0.0),
+               on.permit("web-main", "call-next", None, 0.0)]
+    assert all(r is not None and r.code == "forbidden" for r in refused), refused
+    assert on.permit("kiosk-main", "issue-ticket", IssueArgs(service="cash"), 0.0) is None

@@ -8,6 +8,9 @@ from typing import Any
 
 from tessera.roles.branch import Branch
 
+# the console accounts' password in the web tests (conftest hashes it once per session)
+PASSWORD = "correct horse battery"
+
 
 def press(branch: Branch, pin: int, device: str = "main") -> None:
     """A tap on a simulated panel button (pins are active low)."""
