@@ -17,7 +17,7 @@ tell the two apart (docs/contracts.md).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tessera.engine.models import CounterState, Rating, Ticket, TicketPlace
 
@@ -75,6 +75,14 @@ class WebEngine(Protocol):
     def issue(self, service: str, *, priority: str | None = None,
               channel: str | None = None) -> Ticket: ...
     def confirm_printed(self, ticket_id: str) -> Ticket: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """The engine's outbox, read in order (an engine in this process only): the web role
+    computes today's KPIs from it with the report code."""
+
+    def events_since(self, seq: int, limit: int = ...) -> list[dict[str, Any]]: ...
 
 
 class EnginePort(KioskEngine, CounterEngine, DisplayEngine, Protocol):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -193,9 +193,6 @@ def build_app(role: WebRole) -> Starlette:
 
     # ------------------------------------------------------------------ console
 
-    def session_of(request: Request) -> object:
-        return role.accounts.session(request.cookies.get(SESSION_COOKIE), role.now())
-
     async def manage(request: Request) -> Response:
         s = role.accounts.session(request.cookies.get(SESSION_COOKIE), role.now())
         if s is None:
@@ -361,6 +358,3 @@ def build_app(role: WebRole) -> Starlette:
 
 def json_text(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-Handler = Callable[[Request], Awaitable[Response]]

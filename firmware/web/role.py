@@ -32,7 +32,7 @@ from tessera.clock import Clock
 from tessera.config import BranchConfig
 from tessera.engine.errors import DomainError
 from tessera.engine.models import TicketPlace
-from tessera.engine.ports import WebEngine
+from tessera.engine.ports import EventLog, WebEngine
 from tessera.web.accounts import Accounts, Session
 from tessera.web.app import build_app, json_text
 from tessera.web.hub import Hub
@@ -44,6 +44,8 @@ Emit = Callable[[str, dict[str, Any]], None]
 ALERT_EVENTS = ("feedback.alert", "device.fault", "device.recovered", "printer.fault",
                 "printer.recovered")
 MAX_ALERTS = 20
+KPI_EVERY_S = 10.0
+KPI_BATCH, KPI_BATCHES = 2000, 200  # bounded catch-up of the event log
 
 
 class WebRole:
@@ -78,6 +80,12 @@ class WebRole:
         self._join_branch = TokenBucket(self.join_per_min / 60, float(self.join_per_min))
         self._join_clients: dict[str, TokenBucket] = {}
         self._bucket = TokenBucket
+        # today's KPIs (tessera.engine.report), from the engine's event log when it runs
+        # in this process; refreshed at most every KPI_EVERY_S while a console is open
+        self._day_events: list[dict[str, Any]] = []
+        self._day_seq = 0
+        self._kpis: dict[str, object] | None = None
+        self._kpi_at = -1e9
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,7 +201,47 @@ class WebRole:
             return None
         self.engine_ok = True
         self.last_ok_ts = self.now()
+        if "manage" in self.hub.topics():
+            self._update_kpis(snap.business_day)
         return snap, places
+
+    def _update_kpis(self, day: str) -> None:
+        """Today's KPIs from the engine's own events (the same report as `tessera report`)."""
+        if not isinstance(self.engine, EventLog):
+            self._kpis = {"available": False, "detail": "KPIs are computed where the engine "
+                          "runs: tessera report --config FILE on the engine's Pi"}
+            return
+        if time.monotonic() - self._kpi_at < KPI_EVERY_S:
+            return
+        from tessera.engine.report import day_report
+
+        self._kpi_at = time.monotonic()
+        try:
+            for _ in range(KPI_BATCHES):
+                batch = self.engine.events_since(self._day_seq, KPI_BATCH)
+                if not batch:
+                    break
+                self._day_seq = int(batch[-1]["seq"])
+                self._day_events.extend(batch)
+            # keep the current day's events only (with the roll that starts it)
+            rolls = [i for i, e in enumerate(self._day_events) if e.get("type") == "day.rolled"]
+            if rolls:
+                self._day_events = self._day_events[rolls[-1]:]
+            report = day_report(self._day_events, self.cfg, day)
+        except Exception as e:  # a report must never stop the pages
+            log.warning("web: today's KPIs failed: %s", e)
+            return
+        services = report["services"]
+        self._kpis = {"available": True, "issued": report["issued"],
+                      "wait_mean_s": report["wait"]["mean_s"],
+                      "wait_p90_s": report["wait"]["p90_s"],
+                      "no_shows": sum(report["no_shows"].values()),
+                      "services": [{"id": s.id, "issued": services[s.id]["issued"],
+                                    "sla_pct": services[s.id]["sla_pct"],
+                                    "sla_target_pct": services[s.id]["sla_target_pct"],
+                                    "rating_mean": services[s.id]["ratings"]["mean"],
+                                    "ratings": services[s.id]["ratings"]["n"]}
+                                   for s in self.cfg.services if s.id in services]}
 
     async def _refresh(self) -> None:
         tickets = [t.split(":", 1)[1] for t in self.hub.topics() if t.startswith("ticket:")]
@@ -203,8 +251,9 @@ class WebRole:
         snap, places = got
         self._publish("display", "state", hall_view(self.cfg, snap))
         if "manage" in self.hub.topics() or "manage" not in self.hub.latest:
-            self._publish("manage", "state",
-                          console_view(self.cfg, snap, list(self.alerts), self.now()))
+            view = console_view(self.cfg, snap, list(self.alerts), self.now())
+            view["kpis"] = self._kpis or {"available": False, "detail": "computing…"}
+            self._publish("manage", "state", view)
         for tid, place in places.items():
             self._publish(f"ticket:{tid}", "place", ticket_view(self.cfg, place,
                                                                 snap.business_day))

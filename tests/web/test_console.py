@@ -80,6 +80,18 @@ def test_login_act_and_the_event_names_the_account(make_branch: Any, page: Any) 
     branch.engine.done("c2")
     branch.engine.rate("c2", 1)
     page.wait_for_selector("#alerts .alert-feedback-alert")
+    # today's KPIs, from the report code over the engine's own events
+    from tessera.engine.report import day_report
+
+    day = branch.engine.snapshot()["business_day"]
+    want = day_report(branch.engine.events_since(0), branch.cfg, day)["services"]["cash"]
+    assert want["issued"] == 1 and want["ratings"]["n"] == 1
+    page.wait_for_function("document.querySelector(\"#kpis tr[data-service='cash'] "
+                           ".rating\")?.textContent === '1 (1)'", timeout=30_000)
+    row = page.eval_on_selector("#kpis tr[data-service='cash']",
+                                "r => [...r.children].map(c => c.textContent)")
+    assert row == ["cash", "1", f"{want['sla_pct']:g}", f"{want['sla_target_pct']:g}", "1 (1)"]
+    assert "issued 1" in str(page.text_content("#kpi-summary"))
 
 
 def test_every_action_needs_a_session_a_csrf_token_and_the_role(make_branch: Any) -> None:

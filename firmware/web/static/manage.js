@@ -37,6 +37,23 @@ function renderState(s) {
       c.since_s === null ? "" : c.since_s), actions);
     return tr;
   }));
+  const k = s.kpis || {available: false, detail: ""};
+  const summary = document.getElementById("kpi-summary");
+  summary.dataset.available = String(k.available);
+  summary.textContent = k.available ? "issued " + k.issued + ", mean wait " +
+    (k.wait_mean_s === null ? "—" : Math.round(k.wait_mean_s) + " s") + ", p90 " +
+    (k.wait_p90_s === null ? "—" : Math.round(k.wait_p90_s) + " s") + ", no-shows " +
+    k.no_shows : k.detail;
+  document.querySelector("#kpis tbody").replaceChildren(...(k.services || []).map(v => {
+    const tr = el("tr");
+    tr.dataset.service = v.id;
+    tr.append(el("td", "id", v.id), el("td", "issued", v.issued),
+      el("td", "sla", v.sla_pct === null ? "—" : v.sla_pct),
+      el("td", "target", v.sla_target_pct),
+      el("td", "rating", (v.rating_mean === null ? "—" : v.rating_mean) + " (" +
+         v.ratings + ")"));
+    return tr;
+  }));
   document.getElementById("alerts").replaceChildren(...s.alerts.map(a =>
     el("li", "alert alert-" + String(a.kind).replace(/[^a-z]/g, "-"),
        [a.kind, a.service || a.device || "", a.detail].join(" "))));
