@@ -28,6 +28,7 @@ from tessera.config import WebAccount, WebSection
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MAX_PASSWORD = 1024
+MAX_FAILURES = 10_000  # failure counters kept (names and addresses) before pruning
 ROLE_RANK = {"viewer": 0, "supervisor": 1, "manager": 2}
 # the least role each console action needs
 ACTION_ROLES = {"open": "supervisor", "close": "supervisor", "pause": "supervisor",
@@ -134,6 +135,8 @@ class Accounts:
         ok = verify_password(password, account.password_hash if account else self._dummy)
         with self._lock:
             if not ok or account is None:
+                if len(self._fails) > MAX_FAILURES:  # bounded: forget what is not locked
+                    self._fails = {k: f for k, f in self._fails.items() if f.until > now}
                 for k in keys:
                     f = self._fails.setdefault(k, _Failures())
                     f.count += 1

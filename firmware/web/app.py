@@ -27,7 +27,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
@@ -316,8 +315,8 @@ def build_app(role: WebRole) -> Starlette:
     # ------------------------------------------------------------------ misc
 
     async def audio(request: Request) -> Response:
-        path = await role.audio(str(request.path_params["name"]))
-        return FileResponse(path, media_type="audio/wav") if path else not_found()
+        wav = await role.audio(str(request.path_params["name"]))
+        return Response(wav, media_type="audio/wav") if wav else not_found()
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse(role.tick_json(), media_type="application/json")

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 QUEUE_MAX = 64  # messages one slow client may lag behind before it is dropped
+MAX_TOPICS = 20_000  # kept topics (one per ticket page ever opened), then pruned
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class Hub:
         self._subs.get(sub.topic, set()).discard(sub)
         if not self._subs.get(sub.topic):
             self._subs.pop(sub.topic, None)
+        if len(self.latest) > MAX_TOPICS:  # bounded: forget pages nobody has open
+            for topic in [t for t in self.latest if t not in self._subs][:MAX_TOPICS // 2]:
+                self.latest.pop(topic, None)
+                self._ring.pop(topic, None)
 
     def _drop(self, sub: Subscriber) -> None:
         self.unsubscribe(sub)

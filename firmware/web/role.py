@@ -23,7 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -45,6 +44,7 @@ ALERT_EVENTS = ("feedback.alert", "device.fault", "device.recovered", "printer.f
                 "printer.recovered")
 MAX_ALERTS = 20
 KPI_EVERY_S = 10.0
+MAX_KNOWN = 20_000  # ticket ids known to exist (pages opened), kept to skip a lookup
 KPI_BATCH, KPI_BATCHES = 2000, 200  # bounded catch-up of the event log
 
 
@@ -72,6 +72,7 @@ class WebRole:
         self._thread: threading.Thread | None = None
         self._known: dict[str, bool] = {}
         self._audio_dir = cfg.path(cfg.storage.dir) / "web-audio"
+        self._clips: Any = None  # tessera.display.voice.ClipLibrary, made on first use
         # /join: tickets from the phone (web.join), rate-limited per client and branch-wide
         from tessera.mqtt.command_auth import TokenBucket
 
@@ -279,6 +280,8 @@ class WebRole:
         except Exception:
             return False
         if ticket_id in got:
+            if len(self._known) > MAX_KNOWN:  # bounded: a forgotten id is looked up again
+                self._known.clear()
             self._known[ticket_id] = True
             if f"ticket:{ticket_id}" not in self.hub.latest:
                 place = got[ticket_id]
@@ -380,11 +383,12 @@ class WebRole:
         except Exception:
             log.exception("web: recording a console action failed")
 
-    async def audio(self, name: str) -> Path | None:
+    async def audio(self, name: str) -> bytes | None:
         return await asyncio.to_thread(self._audio, name)
 
-    def _audio(self, name: str) -> Path | None:
-        """``chime.wav``, or ``call-<NUMBER>-<COUNTER>.wav`` from the caller board's clips."""
+    def _audio(self, name: str) -> bytes | None:
+        """``chime.wav``, or ``call-<NUMBER>-<COUNTER>.wav`` assembled from the caller
+        board's clips (in memory: nothing accumulates on the SD card)."""
         import re
 
         from tessera.display.voice import (
@@ -402,20 +406,22 @@ class WebRole:
         if name == "chime.wav":
             clip = root / langs[0] / "chime.wav" if langs else None
             if clip is not None and clip.is_file():
-                return clip
+                return clip.read_bytes()
             out = self._audio_dir / "chime.wav"
-            return out if out.is_file() else write_chime(out)
+            return (out if out.is_file() else write_chime(out)).read_bytes()
         m = re.fullmatch(r"call-([A-Z]{1,2}[0-9]{1,9})-([0-9]{1,3})\.wav", name)
         if m is None:
             return None
-        out = self._audio_dir / name
-        if out.is_file():
-            return out
-        lib = ClipLibrary(root)
+        lib = self._clips if self._clips is not None and self._clips.root == root \
+            else ClipLibrary(root)
+        self._clips = lib  # its clips stay cached in memory (a few hundred KiB)
         paths = lib.announcement_clips(m[1], int(m[2]), langs, chime=cfg.voice.chime)
         if not all(p.is_file() for p in paths):
             return None
+        out = self._audio_dir / f"call.{threading.get_ident()}.wav"
         try:
-            return lib.assemble(paths, out)
+            return lib.assemble(paths, out).read_bytes()
         except (VoiceError, OSError):
             return None
+        finally:
+            out.unlink(missing_ok=True)

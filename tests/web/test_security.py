@@ -89,3 +89,32 @@ def test_a_client_that_goes_away_is_forgotten(make_branch: Any) -> None:
     while hub.connections() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert hub.connections() == 0
+
+
+def test_announcement_audio_is_the_boards_clips(make_branch: Any) -> None:
+    """/audio/call-A001-1.wav is the caller board's announcement, assembled from its clip
+    set (here a stand-in set: every clip a chime), served from memory."""
+    from tessera.display.voice import (
+        ClipLibrary,
+        generated_clips_dir,
+        read_wav,
+        required_clips,
+        write_chime,
+    )
+
+    branch, cfg = make_branch()
+    root = generated_clips_dir(cfg.path(cfg.storage.dir))
+    prefixes = [s.prefix for s in cfg.services]
+    for lang in cfg.branch.languages:
+        (root / lang).mkdir(parents=True, exist_ok=True)
+        for name in required_clips(lang, prefixes):
+            write_chime(root / lang / f"{name}.wav")
+    r = httpx.get(branch.web.url + "/audio/call-A001-1.wav")
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    lib = ClipLibrary(root)
+    paths = lib.announcement_clips("A001", 1, list(cfg.branch.languages), chime=True)
+    frames = sum(len(read_wav(p)[1]) for p in paths)
+    assert len(r.content) == 44 + frames  # one WAV header, every clip's frames
+    leftovers = list((cfg.path(cfg.storage.dir) / "web-audio").glob("call*"))
+    assert leftovers == []
+    assert httpx.get(branch.web.url + "/audio/call-A001-1000.wav").status_code == 404
