@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "report": ("tessera.commands.report_cmd",),
     "appointments": ("tessera.commands.appointments_cmd",),
     "clock": ("tessera.commands.clock_cmd",),
+    "web": ("tessera.commands.web_cmd",),
 }
 # every command module once, in --help order
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for ms in COMMANDS.values() for m in ms))

@@ -329,6 +329,37 @@ class MqttSection(_Section, frozen=True):
     broker_log_types: tuple[str, ...] = ()
 
 
+class WebAccount(_Section, frozen=True):
+    """One supervisor-console login; ``password_hash`` from ``tessera web hash-password``."""
+
+    name: str
+    password_hash: str
+    role: Literal["viewer", "supervisor", "manager"] = "supervisor"
+
+
+class WebSection(_Section, frozen=True):
+    """The web role: hall TV display, mobile ticket pages, supervisor console (docs/web.md)."""
+
+    enabled: bool = False  # part of `tessera run all` (`tessera run web` always serves)
+    device: str = "main"  # the Pi it runs on: MQTT device web-<device>
+    bind: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8080  # 0: any free port (tests)
+    base_url: str = ""  # public base of the QR links ("https://q.acme-bank.example")
+    secret_file: str = ""  # "" = <storage.dir>/web-secret (signs the mobile-ticket links)
+    heartbeat_s: Annotated[float, Meta(ge=0.1, le=300)] = 5.0
+    stale_s: Annotated[float, Meta(ge=0.2, le=HOUR_S)] = 15.0
+    ring: Annotated[int, Meta(ge=16, le=100_000)] = 512  # recent events kept for resume
+    session_s: Annotated[float, Meta(ge=60, le=7 * 86400)] = 8 * HOUR_S
+    lockout_attempts: Annotated[int, Meta(ge=1, le=100)] = 5
+    lockout_s: Annotated[float, Meta(ge=1, le=86400)] = 300.0
+    accounts: tuple[WebAccount, ...] = ()
+    # take a ticket from the phone (/join), off by default; rate-limited per client
+    # address and for the whole branch
+    join: bool = False
+    join_per_hour: Annotated[int, Meta(ge=1, le=100)] = 3
+    join_per_min: Annotated[int, Meta(ge=1, le=1000)] = 10
+
+
 class BranchConfig(_Section, frozen=True):
     """The whole, validated, frozen configuration of one branch."""
 
@@ -346,6 +377,7 @@ class BranchConfig(_Section, frozen=True):
     voice: VoiceSection = VoiceSection()
     mqtt: MqttSection = MqttSection()
     alerts: AlertsSection = AlertsSection()
+    web: WebSection = WebSection()
     base_dir: str = "."  # directory of the config file; relative paths resolve here
 
     def service(self, service_id: str) -> Service:
@@ -431,10 +463,11 @@ def service_spans(service: Service, weekday: int) -> list[tuple[time, time]]:
 # kiosk's ticket font nor pays ~16 MiB of RSS to import the printing stack.
 EXTRA_CHECKERS: dict[str, tuple[str, ...]] = {
     "tessera.printing.checks": ("kiosk",),
-    "tessera.mqtt.broker": ("engine", "kiosk", "counter", "display"),
+    "tessera.mqtt.broker": ("engine", "kiosk", "counter", "display", "web"),
     "tessera.display.checks": ("display",),
     "tessera.engine.appointments": ("engine",),
     "tessera.engine.routes": ("engine",),
+    "tessera.web.checks": ("web", "kiosk"),
 }
 
 
@@ -519,6 +552,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "voice": VoiceSection,
     "alerts": AlertsSection,
     "mqtt": MqttSection,
+    "web": WebSection,
 }
 
 

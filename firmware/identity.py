@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from tessera.config import BranchConfig
 
-ROLES = ("engine", "kiosk", "counter", "display", "monitor", "supervisor")
-# what one `tessera run ROLE` process can be ("all": every role but the monitor)
-RUN_ROLES = ("all", "kiosk", "counter", "display", "engine")
+ROLES = ("engine", "kiosk", "counter", "display", "monitor", "supervisor", "web")
+# what one `tessera run ROLE` process can be ("all": every role but the monitor; the web
+# role only with web.enabled)
+RUN_ROLES = ("all", "kiosk", "counter", "display", "engine", "web")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def default_pi(cfg: BranchConfig, role: str) -> str:
         return cfg.kiosk.device
     if role == "display":
         return cfg.board.device
+    if role == "web":
+        return cfg.web.device
     if role == "counter":
         pis = counter_pis(cfg)
         return pis[0] if len(pis) == 1 else "main"
@@ -76,6 +79,8 @@ def branch_devices(cfg: BranchConfig) -> dict[str, Device]:
     pairs += [("counter", pi) for pi in counter_pis(cfg)]
     if cfg.board.url or cfg.voice.enabled:
         pairs.append(("display", cfg.board.device))
+    if cfg.web.enabled:
+        pairs.append(("web", cfg.web.device))
     for pi, roles in cfg.mqtt.devices.items():
         pairs += [(r, pi) for r in roles]
     out: dict[str, Device] = {}

@@ -164,6 +164,8 @@ def build_branch(cfg: BranchConfig, clock: Clock, *, roles: tuple[str, ...] = ("
             branch.state_sources.append(kiosk_state(branch))
         if branch.owns_engine:
             branch.state_sources.append(engine_state(branch))
+        if "web" in want and engine is not None and ("all" not in roles or cfg.web.enabled):
+            branch.web = build_web(branch)
         build_inputs(branch, sim=sim)
         if branch.kiosk is not None and cfg.kiosk.checkin:
             follow_codes(branch, cfg.kiosk.checkin)
@@ -240,6 +242,19 @@ def build_display(branch: Branch, emit: Callable[[str, dict[str, Any]], None] | 
     branch.bus.subscribe(role.on_event)
     if snapshot is not None and not role.rebuilt:
         branch.closers.append(rebuild_when_reachable(role, snapshot))
+    return role
+
+
+def build_web(branch: Branch) -> Any:
+    """The web role (``tessera.web.role``): served on its own thread, fed from the bus;
+    its console actions are ``console.action`` events of device ``web-<web.device>``."""
+    from tessera.web.role import WebRole
+
+    emit = device_emitter(branch, device_id(branch.cfg, "web"))
+    role = WebRole(branch.cfg, branch.engine, branch.clock, emit=emit)
+    role.start()
+    branch.closers.append(role.stop)
+    branch.bus.subscribe(role.on_event, type_prefix="")
     return role
 
 

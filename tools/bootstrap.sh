@@ -15,7 +15,7 @@ VENV=${TESSERA_VENV:-$ROOT/.venv}
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc mosquitto mosquitto-clients
               espeak-ng fonts-wqy-microhei fonts-dejavu-core alsa-utils libzbar0 openssl
-              systemd)  # systemd-analyze: the unit tests
+              systemd chromium)  # systemd-analyze: the unit tests; chromium: tests/web
 
 setup_apt() {
     local missing=()

@@ -23,6 +23,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "estimator": ("tessera.bench.estimator", "wait-estimate RMSE vs plain and the oracle bound"),
     "hil": ("tessera.bench.hil", "press on the simulated GPIO bus vs in-process mock pins"),
     "report": ("tessera.bench.report", "a month's KPIs and charts at 3,000 tickets a day"),
+    "web": ("tessera.bench.web", "NEXT to the hall TV in chromium, SSE fan-out to 1,000 phones"),
 }
 
 # benches with options of their own: their module's add_arguments(parser) adds them (the

@@ -78,6 +78,9 @@ def register(sub: Any) -> None:
     p.add_argument("--counters", type=_bounded("counters", 1, 200, integer=True), default=None,
                    help="grow the branch to N counters (copies of the configured ones)")
     p.add_argument("--no-voice", action="store_true", help="no announcement WAVs")
+    p.add_argument("--no-web", action="store_true",
+                   help="no web role (by default it serves the hall display, ticket pages "
+                        "and console on web.bind at a free port and prints the URLs)")
     p.add_argument("--plain", action="store_true", help="plain progress lines, no live view")
     p.set_defaults(func=run)
 
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     opts = DemoOptions(config=args.config, out=args.out, minutes=args.minutes,
                        speed=args.speed, seed=args.seed, broker=args.broker,
                        customers=args.customers, plain=True if args.plain else None,
-                       counters=args.counters, voice=not args.no_voice)
+                       counters=args.counters, voice=not args.no_voice,
+                       web=not args.no_web)
     try:
         summary = run_demo(opts)
     except ConfigError as e:

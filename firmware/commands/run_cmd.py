@@ -1,7 +1,7 @@
 """``tessera run ROLE --config FILE [--sim]``: run the branch, or one role of it.
 
 ``all`` runs every role in one process over the in-process bus; ``kiosk``,
-``counter``, ``display`` and ``engine`` run one role each, talking MQTT.
+``counter``, ``display``, ``engine`` and ``web`` run one role each, talking MQTT.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the branch (all) or one role on this device")
-    p.add_argument("role", choices=RUN_ROLES, help="all, kiosk, counter, display or engine")
+    p.add_argument("role", choices=RUN_ROLES,
+                   help="all, kiosk, counter, display, engine or web (the web role is part "
+                        "of all when web.enabled is true)")
     p.add_argument("--config", type=Path, required=True, help="branch config (TOML)")
     p.add_argument("--sim", action="store_true",
                    help="simulated hardware: mock GPIO pins, printer and board emulators "
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
         stack.callback(branch.close)
         notifier = Notifier.from_env()
+        if branch.web is not None:
+            print(f"tessera run {args.role}: web on {branch.web.url} (/display, /t/<ticket>, "
+                  "/manage)", flush=True)
         print(f"tessera run {args.role}: ready", flush=True)
         if args.ready_file is not None:
             args.ready_file.write_text("ready\n")

@@ -82,8 +82,10 @@ def default_clips_cache() -> Path:
 @contextmanager
 def sim_rig(base: BranchConfig, out: Path, *, broker: str = "", day: date | None = None,
             voice: bool = True, save_tickets: bool = True,
-            printer_baud: int | None = None, clips_dir: Path | None = None) -> Iterator[SimRig]:
-    """Start the emulators, the branch (all-in-one) and the scanner input; stop them all."""
+            printer_baud: int | None = None, clips_dir: Path | None = None,
+            web: bool = False) -> Iterator[SimRig]:
+    """Start the emulators, the branch (all-in-one) and the scanner input; stop them all.
+    ``web``: also the web role, on ``web.bind`` at any free port (``branch.web.url``)."""
     from tessera.sim.board import BoardEmulator
     from tessera.sim.printer import PrinterEmulator
 
@@ -107,6 +109,8 @@ def sim_rig(base: BranchConfig, out: Path, *, broker: str = "", day: date | None
         elif clips_dir is not None and not base.voice.clips_dir:
             # generated clips are the same for every run: keep them out of the output
             cfg = rep(cfg, voice=rep(cfg.voice, clips_dir=str(clips_dir.resolve())))
+        if web:
+            cfg = rep(cfg, web=rep(cfg.web, enabled=True, port=0))
         the_day = day or first_weekday(datetime.now(cfg.tz).date())
         start = opening_time(cfg, the_day)
         clock = VirtualClock(start)

@@ -59,6 +59,7 @@ class DemoOptions:
     voice: bool = True  # announcements as WAV files
     save_tickets: bool = True  # a PNG + JSON per printed ticket
     counters: int | None = None  # grow the branch to this many counters (copies)
+    web: bool = True  # the web role on a free port (its URLs are printed)
     clips_dir: Path | None = None  # generated voice clips (default: ~/.cache/tessera/clips)
     spec_overrides: dict[str, Any] = field(default_factory=dict)  # ScenarioSpec fields
 
@@ -116,8 +117,13 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         base = with_counters(base, opts.counters)
     with sim_rig(base, opts.out, broker=opts.broker, day=opts.day, voice=opts.voice,
                  save_tickets=opts.save_tickets,
-                 clips_dir=opts.clips_dir or default_clips_cache()) as rig:
+                 clips_dir=opts.clips_dir or default_clips_cache(), web=opts.web) as rig:
         cfg = rig.cfg
+        if rig.branch.web is not None:
+            url = rig.branch.web.url
+            print(f"web: {url}/display (hall TV), {url}/manage (console), ticket pages "
+                  f"{url}/t/<id>.<token> (the QR codes under tickets/ carry "
+                  f"{cfg.web.base_url or url}/t/...)", flush=True)
         day = rig.start.astimezone(cfg.tz).date()
         minutes = opts.minutes if opts.minutes is not None else day_minutes(cfg, day)
         customers = opts.customers if opts.customers is not None \

@@ -21,11 +21,12 @@ from tessera.engine.bookings import BookingCommands
 from tessera.engine.calling import CounterCommands
 from tessera.engine.core import CommitHook, Envelope
 from tessera.engine.live import LiveEstimate, live_estimates
+from tessera.engine.webcmds import WebCommands
 
 __all__ = ["CommitHook", "Engine", "Envelope"]
 
 
-class Engine(BookingCommands, CounterCommands):
+class Engine(BookingCommands, CounterCommands, WebCommands):
     """Services, numbering, calling, transfers, appointments, feedback, estimates.
 
         engine = Engine.open(cfg, SystemClock())

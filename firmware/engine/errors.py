@@ -134,12 +134,19 @@ class NothingToReprint(DomainError, LookupError):
     code = "nothing-to-reprint"
 
 
+class AlreadyRated(DomainError, RuntimeError):
+    """The ticket already has its one rating (from the counter's buttons or a phone)."""
+
+    code = "already-rated"
+
+
 ALL_ERRORS: tuple[type[DomainError], ...] = (
     UnknownService, UnknownCounter, ServiceClosed, PastClosing, QueueEmpty, CounterClosed,
     CounterPaused, CounterBusy, NoCurrentTicket, BadState, UnknownTicket, ClockUntrusted,
     NumbersExhausted, UnknownBooking, BookingWindow, BadScore, UnknownPriority,
     TicketOpen, UndoExpired,
     BadRefusal, NothingToReprint,
+    AlreadyRated,
 )
 
 

@@ -30,12 +30,13 @@ class IssuingCommands(KioskCommands):
     # ------------------------------------------------------------------ issuing
 
     def issue(self, service: str, *, priority: str | None = None,
-              route: Iterable[str] | None = None) -> Ticket:
+              route: Iterable[str] | None = None, channel: str | None = None) -> Ticket:
         """Reserve the next number of ``service``; the ticket is ``issued`` until printed.
 
         ``route`` lists follow-on services: on DONE the ticket joins the next one,
         keeping its number; by default the route the config's ``services[].then``
-        gives (``tessera.engine.routes``).
+        gives (``tessera.engine.routes``). ``channel`` (``"remote"``: taken on a phone,
+        docs/web.md) is added to ``ticket.issued``; a kiosk's ticket has none.
         """
         svc = self._service(service)
         steps = route_of(self.cfg, svc.id) if route is None else tuple(route)
@@ -46,13 +47,15 @@ class IssuingCommands(KioskCommands):
                                     + ", ".join(self.cfg.engine.priority_order))
         rank = self._rank[priority] if priority is not None else self.rules.normal_rank
         try:
-            return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None))
+            return self._run(lambda now: self._issue(now, svc, priority, rank, steps, None, None,
+                                                     channel))
         except E.DomainError as e:
             self._refused(service, e)  # kiosk.refused + refusals row, committed on their own
             raise
 
     def _issue(self, now: float, svc: Service, priority: str | None, rank: int,
-               route: tuple[str, ...], booking: str | None, slot: float | None) -> Ticket:
+               route: tuple[str, ...], booking: str | None, slot: float | None,
+               channel: str | None = None) -> Ticket:
         self._require_trusted_clock(now)
         span = open_span(svc, utc_datetime(now), self._tz)
         if span is None:
@@ -88,7 +91,8 @@ class IssuingCommands(KioskCommands):
         self._emit("ticket.issued", {
             "ticket_id": tid, "number": number, "service": svc.id, "priority": priority,
             "people_ahead": ahead, "est_wait_s": round(est, 1), "business_day": day,
-            "appointment": booking, **self._range_data(ticket)})
+            "appointment": booking, **self._range_data(ticket),
+            **({"channel": channel} if channel else {})})
         return ticket
 
     def _next_seq(self, day: str, svc: Service) -> tuple[int, str]:

@@ -82,3 +82,20 @@ class BookingLoad:
     moved: int
     unchanged: int
     past: int = 0
+
+
+@dataclass(frozen=True)
+class TicketPlace:
+    """A ticket's live place, as its mobile page shows it (``Engine.ticket_place``).
+
+    ``ahead``: waiting tickets of its service called before it by priority and queue
+    order; ``est_wait_s``: the engine's estimate for that place (None unless waiting);
+    ``counter_number``: where it is called to (None unless called or serving);
+    ``rated``: it has its one rating.
+    """
+
+    ticket: Ticket
+    ahead: int
+    est_wait_s: float | None
+    counter_number: int | None
+    rated: bool

@@ -12,17 +12,18 @@ tell the two apart (docs/contracts.md).
 - ``DisplayEngine``: the snapshot a display rebuilds its boards from;
 - ``AppointmentsEngine``: loading the day's bookings (a supervisor's PC);
 - ``EstimateEngine``: live wait estimates of waiting tickets (in-process only);
+- ``WebEngine``: the web role's reads, phone rating and console actions;
 - ``EnginePort``: all of them (the all-in-one process and the command server).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from tessera.engine.clocktrust import ClockSet
 from tessera.engine.live import LiveEstimate
-from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
+from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket, TicketPlace
 
 
 class TicketEngine(Protocol):
@@ -76,6 +77,34 @@ class AppointmentsEngine(Protocol):
 
     def load_booking_lines(self, source: str, lines: Iterable[tuple[int, str, str, str]], *,
                            dry_run: bool = False) -> BookingLoad: ...
+
+
+class WebEngine(Protocol):
+    """The web role: the hall's live state, tickets' places, the phone rating and the
+    supervisor console's actions (docs/web.md). The snapshot is read as a plain mapping
+    and decoded into the web role's own typed views (``tessera.web.views``)."""
+
+    def snapshot(self) -> Mapping[str, object]: ...
+    def ticket_places(self, ticket_ids: Iterable[str]) -> dict[str, TicketPlace]: ...
+    def rate_ticket(self, ticket_id: str, score: int, *, channel: str = ...) -> Rating: ...
+    def open_counter(self, counter: str, staff: str | None = None) -> CounterState: ...
+    def close_counter(self, counter: str) -> CounterState: ...
+    def pause(self, counter: str) -> CounterState: ...
+    def resume(self, counter: str) -> CounterState: ...
+    def call_specific(self, counter: str, number: str) -> Ticket: ...
+    def transfer(self, counter: str, service: str) -> Ticket: ...
+    def void(self, ticket_id: str, reason: str) -> Ticket: ...
+    def issue(self, service: str, *, priority: str | None = None,
+              channel: str | None = None) -> Ticket: ...
+    def confirm_printed(self, ticket_id: str) -> Ticket: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """The engine's outbox, read in order (an engine in this process only): the web role
+    computes today's KPIs from it with the report code."""
+
+    def events_since(self, seq: int, limit: int = ...) -> list[dict[str, Any]]: ...
 
 
 class EnginePort(KioskEngine, CounterEngine, DisplayEngine, AppointmentsEngine, Protocol):

@@ -102,7 +102,9 @@ class CommandPolicy:
                 dev.role, cmds,
                 counters=frozenset(c.id for c in cfg.counters if c.device == dev.pi)
                 if dev.role == "counter" else frozenset(),
-                issues=buttons if dev.role == "kiosk" else frozenset())
+                issues=buttons if dev.role == "kiosk" else
+                frozenset((s.id, None) for s in cfg.services)
+                if dev.role == "web" and cfg.web.join else frozenset())
         staff = {c.id: configured | ({c.staff} if c.staff else set()) for c in cfg.counters}
         return cls(grants, staff)
 
@@ -167,6 +169,17 @@ class CommandPolicy:
                 return Refusal("forbidden", f"device {sender!r} reports refusals under keys "
                                f"of its own, '{sender}.<id>', not {args.key!r} - at "
                                "`$.args.key`")
+        if name == "issue-ticket" and (args.channel is not None) != (grant.role == "web"):
+            return Refusal("forbidden", f"device {sender!r} ({grant.role}) may not issue with "
+                           f"channel {args.channel!r} - at `$.args.channel`")
+        if grant.role == "web" and name in ("issue-ticket", "confirm-printed") \
+                and not grant.issues:
+            return Refusal("forbidden", f"device {sender!r}: tickets from the phone are off "
+                           "(web.join = false)")
+        if grant.role == "web" and name == "issue-ticket" \
+                and (args.service, args.priority) not in grant.issues:
+            return Refusal("forbidden", f"device {sender!r} may issue normal tickets of the "
+                           f"configured services only - at `$.args`")
         if name == "check-in":
             bucket = self._checkins.get(sender)
             if bucket is None:

@@ -13,7 +13,7 @@ process on a Pi. The config loader already depends on it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -42,6 +42,7 @@ class CommandResponse(msgspec.Struct, frozen=True):
 class IssueArgs(_Strict):
     service: Name
     priority: Name | None = None
+    channel: Literal["remote"] | None = None  # a ticket taken on a phone (the web role)
 
 
 class TicketArgs(_Strict):
@@ -117,6 +118,19 @@ class ReprintArgs(_Strict):
     last: bool = False
 
 
+class TicketPlacesArgs(_Strict):
+    """The live places of the tickets whose mobile pages are open (the web role)."""
+
+    ticket_ids: Annotated[list[Id], msgspec.Meta(max_length=2000)]
+
+
+class RateTicketArgs(_Strict):
+    """A ticket's one rating from its mobile page (channel ``web``)."""
+
+    ticket_id: Name
+    score: int
+
+
 class SnapshotArgs(_Strict):
     """``snapshot`` takes no arguments: it reads the engine's live state."""
 
@@ -160,6 +174,9 @@ ARGS: dict[str, type[_Strict]] = {
     "undo-no-show": UndoNoShowArgs,  # issue 15
     "report-refusal": ReportRefusalArgs,
     "reprint": ReprintArgs,
+    # the web role (docs/web.md): tickets' places (read-only) and the phone rating
+    "ticket-places": TicketPlacesArgs,
+    "rate-ticket": RateTicketArgs,
 }
 
 # Which commands each role may send (tessera.mqtt.command_auth checks it; the broker
@@ -175,6 +192,11 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "monitor": ("snapshot",),  # read-only: a dashboard may ask for the live state
     # a staff PC or console that loads the day's bookings (tessera appointments load)
     "supervisor": ("load-appointments", "snapshot"),
+    # hall display, mobile tickets and the supervisor console's actions (the console's
+    # accounts and their roles are checked by the web role, docs/web.md)
+    "web": ("snapshot", "ticket-places", "rate-ticket", "open-counter", "close-counter",
+            "pause", "resume", "call-specific", "transfer", "void-ticket",
+            "issue-ticket", "confirm-printed"),  # these two with web.join only
 }
 
 # issue 15: staff set the engine's clock after a power cut (a counter device: a panel, or

@@ -74,7 +74,8 @@ PRUNE_EVERY_S = 60.0
 
 # name -> how to call the engine with the decoded args
 CALLS: dict[str, Callable[[Any, Any], Any]] = {
-    "issue-ticket": lambda e, a: e.issue(a.service, priority=a.priority),
+    "issue-ticket": lambda e, a: e.issue(a.service, priority=a.priority, channel=a.channel)
+    if a.channel else e.issue(a.service, priority=a.priority),
     "confirm-printed": lambda e, a: e.confirm_printed(a.ticket_id),
     "void-ticket": lambda e, a: e.void(a.ticket_id, a.reason),
     "check-in": lambda e, a: e.check_in(a.code),
@@ -95,6 +96,8 @@ CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "undo-no-show": lambda e, a: e.undo_no_show(a.ticket, counter=a.counter),
     "report-refusal": lambda e, a: e.report_refusal(a.key, a.service, a.reason, a.at),
     "reprint": lambda e, a: e.reprint(a.ticket_id, last=a.last),
+    "ticket-places": lambda e, a: e.ticket_places(a.ticket_ids),
+    "rate-ticket": lambda e, a: e.rate_ticket(a.ticket_id, a.score, channel="web"),
 }
 # commands that name their sender in what they record (the device the broker vouches for)
 SENDER_CALLS: dict[str, Callable[[Any, Any, str], Any]] = {
@@ -104,7 +107,8 @@ SENDER_CALLS: dict[str, Callable[[Any, Any, str], Any]] = {
 # broker's MessageExpiry still bounds how late it arrives)
 CLOCK_COMMANDS = frozenset({"set-clock"})
 assert set(CALLS) | set(SENDER_CALLS) == set(ARGS)
-READ_ONLY = frozenset({"snapshot"})  # nothing to replay: running it again is harmless
+# nothing to replay: running them again is harmless
+READ_ONLY = frozenset({"snapshot", "ticket-places"})
 
 
 def parse_issued_at(text: str) -> datetime:

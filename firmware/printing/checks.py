@@ -29,11 +29,12 @@ from tessera.drivers.printer_profiles import PROFILES, PrinterProfile
 from tessera.engine.routes import longest_route_text
 from tessera.errors import ConfigError
 from tessera.printing.template import template_errors
+from tessera.web.links import qr_template
 
 # longest value each template field can take (ids are UUIDv7, numbers ≤ 2+6 chars);
 # people ahead and the wait in minutes are numbers of up to 4 digits
 _FIELD_MAX = {"ticket_id": 36, "number": 8, "priority": 16, "appointment": 16,
-              "business_day": 10}
+              "business_day": 10, "ticket_token": 16}
 _NUMBER_MAX = {"people_ahead": 9999, "est_wait_min": 9999, "est_low_min": 9999,
                "est_high_min": 9999}
 _USB_RE = re.compile(r"\Ausb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\Z")
@@ -48,7 +49,7 @@ def longest_qr_payload(cfg: BranchConfig) -> str:
                                  key=lambda n: len(n.encode()), default="")
     values["tenant"], values["branch"] = cfg.branch.tenant, cfg.branch.branch
     values["route"] = longest_route_text(cfg)
-    return cfg.ticket.qr.format(**values)
+    return qr_template(cfg).format(**values)
 
 
 def _qr_errors(cfg: BranchConfig, profile: PrinterProfile) -> list[str]:
@@ -84,7 +85,7 @@ def _mode_errors(cfg: BranchConfig, profile: PrinterProfile) -> list[str]:
                         "mode 'text' cannot print the CJK names; use mode 'auto'")
         if t.logo:
             errs.append("kiosk.printer.mode: a logo needs raster; use mode 'auto'")
-        if t.qr and not profile.native_qr:
+        if qr_template(cfg) and not profile.native_qr:
             errs.append(f"kiosk.printer.mode: a {profile.name} has no native QR codes; "
                         "use mode 'auto'")
     if p.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400):
@@ -114,7 +115,7 @@ def config_errors(cfg: BranchConfig) -> list[str]:
     errs += template_errors("ticket.extra_line", t.extra_line)
     errs += _priority_name_errors(cfg)
     if profile is not None:
-        if t.qr and not any(e.startswith("ticket.qr:") for e in errs):
+        if qr_template(cfg) and not any(e.startswith("ticket.qr:") for e in errs):
             errs += _qr_errors(cfg, profile)
         errs += _mode_errors(cfg, profile)
     if p.url.startswith("usb://") and not _USB_RE.match(p.url):

@@ -31,7 +31,7 @@ from tessera.engine.routes import route_text
 
 TEMPLATE_FIELDS = ("ticket_id", "number", "service", "service_name", "priority",
                    "appointment", "business_day", "tenant", "branch", "people_ahead",
-                   "est_wait_min", "est_low_min", "est_high_min", "route")
+                   "est_wait_min", "est_low_min", "est_high_min", "route", "ticket_token")
 # ints; every other field is a str. est_low_min/est_high_min: the 80 % range of the wait
 # (engine.wait_range), blank when the engine gives none
 NUMBER_FIELDS = ("people_ahead", "est_wait_min", "est_low_min", "est_high_min")
@@ -40,7 +40,8 @@ SAMPLE_FIELDS: dict[str, object] = {
     "ticket_id": "0190a0b2-0000-7000-8000-000000000000", "number": "A001", "service": "cash",
     "service_name": "Cash", "priority": "", "appointment": "", "business_day": "2026-03-02",
     "tenant": "acme", "branch": "b1", "people_ahead": 3, "est_wait_min": 12,
-    "est_low_min": 8, "est_high_min": 17, "route": "Reception > Nurse > Doctor"}
+    "est_low_min": 8, "est_high_min": 17, "route": "Reception > Nurse > Doctor",
+    "ticket_token": "AAAAAAAAAAAAAAAA"}
 MAX_SPEC_NUMBER = 200  # widths and precisions: a typo like {number:99999999} is refused
 
 # Labels per language; a language missing here falls back to English.
@@ -171,6 +172,11 @@ class TicketTemplate:
         self.t = cfg.ticket
         self.languages = self.t.languages or cfg.branch.languages
         self.width = get_profile(cfg.kiosk.printer.profile).width_dots
+        from tessera.web.links import LinkSigner, qr_template
+
+        self.qr = qr_template(cfg)  # ticket.qr, or the web role's link (web.base_url)
+        uses_token = "ticket_token" in self.qr + self.t.extra_line
+        self._signer = LinkSigner.for_config(cfg) if uses_token else None
 
     def fields(self, ticket: TicketLike) -> dict[str, object]:
         """The template fields of ``ticket``, typed as ``SAMPLE_FIELDS``."""
@@ -187,6 +193,8 @@ class TicketTemplate:
             "route": route_text(self.cfg, ticket.service, getattr(ticket, "route", ()),
                                 self.languages[0]),
             **range_fields(ticket),
+            # the mobile-ticket link's signature (tessera.web.links)
+            "ticket_token": self._signer.token(ticket.id) if self._signer else "",
         }
 
     def static_blocks(self, service_id: str) -> tuple[Block, ...]:
@@ -239,9 +247,9 @@ class TicketTemplate:
             extra = self.t.extra_line.format(**f).strip()
             if extra:
                 blocks.append(Line(extra, bold=True))
-        if self.t.qr:
+        if self.qr:
             # the QR block carries its own 4-module quiet zone above and below
-            blocks.append(QR(self.t.qr.format(**f), self.t.qr_module, self.t.qr_error))
+            blocks.append(QR(self.qr.format(**f), self.t.qr_module, self.t.qr_error))
         if self.t.footer:
             blocks += [Gap(8), Line(self.t.footer)]
         return tuple(blocks)

@@ -50,6 +50,7 @@ class Branch:
     counters: dict[str, CounterRole] = field(default_factory=dict)
     display: Any = None
     alert_lamp: Any = None  # tessera.roles.alerts.AlertLamp (alerts.lamp), with the display
+    web: Any = None  # tessera.web.role.WebRole
     factories: dict[str, Any] = field(default_factory=dict)
     inputs: list[Any] = field(default_factory=list)
     uplink: Any = None

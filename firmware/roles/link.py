@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def role_device(cfg: BranchConfig, roles: set[str], device: str | None) -> str:
     """The MQTT device id of a standalone role process on Pi ``device``."""
-    role = "kiosk" if "kiosk" in roles else "counter" if "counter" in roles else "display"
+    role = "kiosk" if "kiosk" in roles else "counter" if "counter" in roles else \
+        "display" if "display" in roles else "web" if "web" in roles else "display"
     return device_id(cfg, role, device)
 
 

@@ -35,7 +35,7 @@ import msgspec
 
 from tessera.engine.clocktrust import ClockSet
 from tessera.engine.errors import ALL_ERRORS, DomainError
-from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket
+from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket, TicketPlace
 from tessera.errors import DeviceError
 from tessera.roles.pending_refusals import PendingRefusals, Report
 
@@ -73,6 +73,7 @@ class EngineUnreachable(DeviceError):
 log = logging.getLogger(__name__)
 UNANSWERED = frozenset({"timeout", "in-doubt", "internal", "bad-response"})
 CONFIRM_PAUSE_S = 1.0
+PLACES_PER_REQUEST = 50
 
 
 class Requester(Protocol):
@@ -212,7 +213,11 @@ class RemoteEngine:
         result: dict[str, Any] = answer["result"]
         return result
 
-    def issue(self, service: str, *, priority: str | None = None) -> Ticket:
+    def issue(self, service: str, *, priority: str | None = None,
+              channel: str | None = None) -> Ticket:
+        if channel is not None:  # a phone's ticket (the web role's /join)
+            return self._call(Ticket, "issue-ticket", service=service, priority=priority,
+                              channel=channel)
         return self._call(Ticket, "issue-ticket", service=service, priority=priority)
 
     def confirm_printed(self, ticket_id: str) -> Ticket:
@@ -287,6 +292,29 @@ class RemoteEngine:
         if counter is None:  # over MQTT the counter is who undoes it (command_auth)
             raise ValueError("undo_no_show over MQTT needs the counter that undoes it")
         return self._call(Ticket, "undo-no-show", counter=counter, ticket=ticket)
+
+    def ticket_places(self, ticket_ids: Iterable[str]) -> dict[str, TicketPlace]:
+        """The web role's read of the open mobile pages' tickets (unknown ids left out),
+        in requests of PLACES_PER_REQUEST ids (an answer stays far below the broker's
+        message size limit)."""
+        ids = list(ticket_ids)
+        out: dict[str, TicketPlace] = {}
+        for i in range(0, len(ids), PLACES_PER_REQUEST):
+            answer = self.client.request("ticket-places",
+                                         {"ticket_ids": ids[i:i + PLACES_PER_REQUEST]},
+                                         timeout=self.timeout_s or 5.0)  # a read: no wait
+            if answer.get("status") != "done":
+                _outcome(answer, dict)  # raises the refusal or EngineUnreachable
+            try:
+                out.update(msgspec.convert(answer.get("result"), dict[str, TicketPlace]))
+            except msgspec.ValidationError as e:
+                raise EngineUnreachable("bad-response", f"the engine's answer is not a "
+                                        f"map of ticket places: {e}") from None
+        return out
+
+    def rate_ticket(self, ticket_id: str, score: int, *, channel: str = "web") -> Rating:
+        """A ticket's one rating from its page (the engine records channel ``web``)."""
+        return self._call(Rating, "rate-ticket", ticket_id=ticket_id, score=score)
 
 
 def _outcome(answer: dict[str, Any], type_: type[T]) -> T:

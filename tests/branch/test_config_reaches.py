@@ -90,6 +90,8 @@ def option_defaults() -> dict[str, Any]:
 ROOT, CLIPS, DIR, BROKER, PRINTER, BOARD = ("@ROOT@", "@CLIPS@", "@DIR@", "@BROKER@",
                                             "@PRINTER@", "@BOARD@")
 FONT = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"  # not the default wqy
+# a console login's hash (tessera web hash-password), cheap parameters: made at import
+WEB_HASH = "scrypt$1024$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43 + "="
 SIM_DEVICES = ("hub", "kiosk-front", "counter-desk-1", "display-hall")  # MQTT devices of "sim"
 
 
@@ -136,6 +138,8 @@ GROUPS: dict[str, Group] = {
     # emulators' ptys and gpio.pin_factory = "mock"
     "hw": Group(sim=False, broker="", base=BASE, extras=(
         ("voice.clips_dir", CLIPS), ("kiosk.printer.mode", "raster"))),
+    # the web role (web.enabled: part of `run all`) on a free port
+    "web": Group(sim=True, broker="", base=BASE),
     # the engine's command client exists only in a role on its own Pi
     "kiosk": Group(sim=True, broker="plain", base=BASE, extras=(("mqtt.url", BROKER),),
                    roles=("kiosk",)),
@@ -283,6 +287,11 @@ def _static_lines(b: Built) -> list[str]:
 
 def _qr(b: Built) -> QR:
     return next(x for x in _doc(b).dynamic if isinstance(x, QR))
+
+
+def _web(b: Built) -> Any:
+    assert b.branch.web is not None, "no web role built"
+    return b.branch.web
 
 
 def _binds(b: Built, action: str) -> list[Binding]:
@@ -673,6 +682,35 @@ ROWS: dict[str, Row | tuple[Row, ...]] = {
     "mqtt.hq.keepalive_s": R("sim", 90, lambda b: int(_bridge(b, "keepalive_interval"))),
     "mqtt.hq.try_private": R("sim", True, lambda b: _bridge(b, "try_private") == "true"),
     "mqtt.hq.notifications": R("sim", False, lambda b: _bridge(b, "notifications") == "true"),
+    # [web]: the web role's server, links, hub and logins
+    "web.enabled": R("web", True, lambda b: b.branch.web is not None),
+    "web.device": R("web", "hall", lambda b: [d for d in b.branch.emitters
+                                              if d.startswith("web-")], ["web-hall"]),
+    "web.bind": R("web", "localhost", lambda b: _web(b)._server.config.host),
+    "web.port": R("web", 0, lambda b: (_web(b)._server.config.port, _web(b).port > 0),
+                  (0, True)),
+    # the web role's links and the printed QR code are one setting
+    "web.base_url": R("web", "https://q.example", lambda b: (
+        _web(b).signer.base_url, _qr(b).payload), lambda b: (
+        "https://q.example", _web(b).signer.url("0190d5f0-0000-7000-8000-000000000001"))),
+    "web.secret_file": R("web", f"{DIR}/web.secret", lambda b: _web(b).signer._secret,
+                         lambda b: (Path(b.subs[DIR]) / "web.secret").read_bytes()),
+    "web.heartbeat_s": R("web", 0.7, lambda b: _web(b).heartbeat_s),
+    "web.stale_s": R("web", 3.0, lambda b: _web(b).stale_s),
+    "web.ring": R("web", 64, lambda b: _web(b).hub._size),
+    "web.session_s": R("web", 600.0, lambda b: _web(b).accounts.session_s),
+    "web.lockout_attempts": R("web", 3, lambda b: _web(b).accounts.lockout_attempts),
+    "web.lockout_s": R("web", 60.0, lambda b: _web(b).accounts.lockout_s),
+    "web.join": R("web", True, lambda b: _web(b).join_enabled),
+    "web.join_per_hour": R("web", 7, lambda b: _web(b).join_per_hour),
+    "web.join_per_min": R("web", 20, lambda b: (_web(b).join_per_min,
+                                                _web(b)._join_branch.burst), (20, 20.0)),
+    "web.accounts[].name": R("web", "lin", lambda b: sorted(_web(b).accounts.accounts),
+                             ["lin"]),
+    "web.accounts[].role": R("web", "manager", lambda b: [
+        a.role for a in _web(b).accounts.accounts.values()], ["manager"]),
+    "web.accounts[].password_hash": R("web", WEB_HASH, lambda b: [
+        a.password_hash for a in _web(b).accounts.accounts.values()], [WEB_HASH]),
 }
 
 

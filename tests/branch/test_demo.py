@@ -55,6 +55,9 @@ def test_demo_short_span_writes_consistent_summary(
     assert list((out / "board").glob("hall-*.png"))
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("demo ") for line in lines)  # plain progress, not a TTY
+    # the web role served the day on a free port and said where
+    assert any(line.startswith("web: http://127.0.0.1:") and "/display" in line
+               and "/manage" in line for line in lines), lines[:3]
     assert json.loads(lines[-2])["issued"] == summary["issued"]
 
 

@@ -23,6 +23,14 @@ def test_a_wheel_install_runs_the_packaged_examples(tmp_path: Path) -> None:
     _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w",
          str(tmp_path / "dist"))
     (wheel,) = (tmp_path / "dist").glob("tessera-*.whl")
+    # the web role's pages and assets are package data (no CDN, no build step)
+    import zipfile
+
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    web = ROOT / "firmware" / "web"
+    assets = [f"tessera/web/{p.relative_to(web)}" for sub in ("templates", "static")
+              for p in (web / sub).iterdir()]
+    assert assets and not [a for a in assets if a not in shipped], sorted(shipped)[:20]
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", str(venv))
     _run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c",
@@ -38,3 +46,4 @@ def test_a_wheel_install_runs_the_packaged_examples(tmp_path: Path) -> None:
     demo = _run(tessera, "demo", "--minutes", "30", "--speed", "max", "--plain", "--out",
                 str(tmp_path / "demo"), cwd=tmp_path)
     assert (tmp_path / "demo" / "summary.json").exists(), demo.stdout[-2000:]
+    assert "web: http://" in demo.stdout, demo.stdout[-2000:]

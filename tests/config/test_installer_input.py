@@ -132,7 +132,7 @@ def test_2_a_template_that_cannot_be_filled_in_is_refused() -> None:
         "ticket.qr: unknown field {numbr} in 'https://q/{numbr}'; did you mean {number}? "
         "known fields: ticket_id, number, service, service_name, priority, appointment, "
         "business_day, tenant, branch, people_ahead, est_wait_min, est_low_min, est_high_min, "
-        "route",
+        "route, ticket_token",
         "ticket.extra_line: '{number:d}' cannot be filled in (Unknown format code 'd' for "
         "object of type 'str'); people_ahead, est_wait_min, est_low_min and est_high_min "
         "are whole numbers (e.g. "

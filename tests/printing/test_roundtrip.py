@@ -20,6 +20,16 @@ FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 QR_URL = "https://q.acme-bank.example/t/"
 
 
+def qr_url(ticket_id: str) -> str:
+    """The mobile-ticket link examples/bank.toml's QR carries (web.base_url): the id and
+    its signature under the branch's secret (tessera.web.links)."""
+    from tessera.config import load_config
+    from tessera.web.links import LinkSigner
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "bank.toml")
+    return QR_URL + LinkSigner.for_config(cfg).ref(ticket_id)
+
+
 def print_ticket(cfg: Any, profile_name: str, emu: Any, ticket: Any,
                  mode: str = "auto") -> tuple[bytes, Any]:
     profile = get_profile(profile_name)
@@ -53,8 +63,8 @@ def test_cjk_printer_gets_everything_as_text(bank_cfg, printer_cfg, emulator_fac
     assert number["width"] == number["height"] == 6
     assert rec["chinese_mode_on"] == rec["chinese_mode_off"] >= 4
     assert rec["raster_bands"] == 0
-    assert rec["qr"] == [QR_URL + sample_ticket.id]
-    assert qr_from_png(rec["png"]) == [QR_URL + sample_ticket.id]
+    assert rec["qr"] == [qr_url(sample_ticket.id)]
+    assert qr_from_png(rec["png"]) == [qr_url(sample_ticket.id)]
     assert rec["bytes"] == len(data)
     assert Path(rec["png"]).with_suffix(".json").is_file()
 
@@ -71,7 +81,7 @@ def test_latin_printer_gets_cjk_as_raster_bands(bank_cfg, printer_cfg, emulator_
     assert not any("现" in t for t in rec["text"])  # CJK never went out as text
     assert rec["chinese_mode_on"] == 0
     assert rec["raster_bands"] >= 5  # branch, service, ahead, wait, footer
-    assert qr_from_png(rec["png"]) == [QR_URL + sample_ticket.id]
+    assert qr_from_png(rec["png"]) == [qr_url(sample_ticket.id)]
     assert len(data) <= 4096
 
 
@@ -86,7 +96,7 @@ def test_58mm_printer_without_native_qr_prints_a_scannable_raster_qr(  # type: i
     assert bytes([0x1D, 0x56]) not in data and data.endswith(bytes([0x1B, 0x4A, 96]))
     assert printed.record["cut"] == "tear" and printed.record["feed_after_dots"] >= 96
     assert emu._decoder.ignored_cuts == 0
-    assert qr_from_png(printed.record["png"]) == [QR_URL + sample_ticket.id]
+    assert qr_from_png(printed.record["png"]) == [qr_url(sample_ticket.id)]
 
 
 @pytest.mark.timeout(60)
@@ -96,7 +106,7 @@ def test_full_raster_mode_round_trip(bank_cfg, printer_cfg, emulator_factory,  #
     emu = emulator_factory(width_dots=576)
     data, printed = print_ticket(cfg, "TM-T20II", emu, sample_ticket, mode="raster")
     assert printed.record["text"] == []
-    assert qr_from_png(printed.record["png"]) == [QR_URL + sample_ticket.id]
+    assert qr_from_png(printed.record["png"]) == [qr_url(sample_ticket.id)]
     assert len(data) > 20_000
 
 
