@@ -79,12 +79,12 @@ class WebCommands(CounterFlow):
         """
         def run(now: float) -> Rating:
             r = self._ticket_row(ticket_id)
-            scale = self.cfg.rating_scale(r.counter or "")
-            if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= scale:
-                raise E.BadScore(f"Score {score!r} is out of range; use 1 to {scale}.")
             if r.state != "done":
                 raise E.BadState(f"Ticket {r.number} is {r.state.replace('_', '-')}; it can "
                                  "be rated once it is done.")
+            scale = self.cfg.rating_scale(r.counter or "")
+            if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= scale:
+                raise E.BadScore(f"Score {score!r} is out of range; use 1 to {scale}.")
             if self.conn.execute("SELECT 1 FROM ratings WHERE ticket_id = ? AND status = "
                                  "'bound'", (r.id,)).fetchone():
                 raise E.AlreadyRated(f"Ticket {r.number} has already been rated; thank you.")

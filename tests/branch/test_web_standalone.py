@@ -92,13 +92,13 @@ password_hash = "{hashed}"
             b.press("counter-c1.next")
             assert _display_numbers(url, number), b.log("web")
             b.press("counter-c1.done")
-            r = httpx.post(f"{url}/t/{ref}/rate", data={"score": "5"})
+            r = httpx.post(f"{url}/t/{ref}/rate", data={"score": "3"})  # c1's scale: 3
             assert r.status_code == 200, (r.text, b.log("web"))
             rated = mon.wait(lambda: mon.of_type("feedback.rated"))
             assert rated[0]["data"] | {"at": None} == {
                 "ticket_id": tid, "counter": "c1", "staff": "t-001", "service": "cash",
-                "score": 5, "status": "bound", "channel": "web", "at": None}
-            r = httpx.post(f"{url}/t/{ref}/rate", data={"score": "4"})
+                "score": 3, "scale": 3, "status": "bound", "channel": "web", "at": None}
+            r = httpx.post(f"{url}/t/{ref}/rate", data={"score": "2"})
             assert (r.status_code, r.json()["code"]) == (409, "already-rated")
             # the console, over MQTT: the viewer is refused by the web role, the supervisor
             # pauses counter 1 through the engine's pause command of device web-tv

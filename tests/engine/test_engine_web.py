@@ -49,13 +49,13 @@ def test_rate_ticket_once_after_done(engine: Engine, clock: VirtualClock) -> Non
     engine.call_next("c1")
     with pytest.raises(E.BadState):  # called
         engine.rate_ticket(t, 5)
-    for bad in (0, 6, True, 2.5, "5"):
-        with pytest.raises(E.BadScore):
-            engine.rate_ticket(t, bad)  # type: ignore[arg-type]
     with pytest.raises(E.UnknownTicket):
         engine.rate_ticket("nope", 3)
     assert _tables(engine)[0] == before[0]
     engine.done("c1")
+    for bad in (0, 6, True, 2.5, "5"):  # c1 rates on engine.rating_scale: 5
+        with pytest.raises(E.BadScore):
+            engine.rate_ticket(t, bad)  # type: ignore[arg-type]
     clock.advance(3600)  # long after the counter's window: a phone rating still binds
     r = engine.rate_ticket(t, 1)
     assert (r.ticket_id, r.counter, r.staff, r.service, r.score, r.status) == (
@@ -64,7 +64,10 @@ def test_rate_ticket_once_after_done(engine: Engine, clock: VirtualClock) -> Non
     events = [json.loads(b) for (b,) in engine.conn.execute(
         "SELECT body FROM outbox WHERE type LIKE 'feedback.%' ORDER BY seq")]
     assert [(e["type"], e["data"].get("channel")) for e in events] == [
-        ("feedback.rated", "web"), ("feedback.alert", None)]
+        ("feedback.rated", "web"), ("feedback.alert", "web")]
+    # the complaint is the one the manager's lamp and sign take, on the counter's scale
+    assert {k: events[1]["data"][k] for k in ("number", "counter_number", "scale", "priority")} \
+        == {"number": "A001", "counter_number": 1, "scale": 5, "priority": "high"}
     after = _tables(engine)
     with pytest.raises(E.AlreadyRated) as err:
         engine.rate_ticket(t, 5)

@@ -84,14 +84,14 @@ def test_scan_follow_get_called_rate_once(make_branch: Any, page: Any, tmp_path:
     press(branch, DONE_C1)
     page.wait_for_selector("#rating button.rate", state="visible")
     buttons = page.eval_on_selector_all("#rating button.rate", "bs => bs.length")
-    assert buttons == cfg.engine.rating_scale
-    page.click("#rating button[data-score='4']")
+    assert buttons == cfg.rating_scale("c1") == 3  # the scale of the counter that served it
+    page.click("#rating button[data-score='3']")
     page.wait_for_selector("#rated:not([hidden])")
     assert "Thank you for your rating" in str(page.text_content("#rated"))
     con = sqlite3.connect(db_path(cfg, cfg.mqtt.device))
     rows = con.execute("SELECT ticket_id, counter, staff, service, score, status FROM ratings"
                        ).fetchall()
-    assert rows == [(ticket_id, "c1", "t-001", "cash", 4, "bound")]
+    assert rows == [(ticket_id, "c1", "t-001", "cash", 3, "bound")]
     events = [json.loads(b) for (b,) in con.execute(
         "SELECT body FROM outbox WHERE type = 'feedback.rated' ORDER BY seq")]
     assert [e["data"]["channel"] for e in events] == ["web"]
