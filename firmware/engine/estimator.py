@@ -19,6 +19,10 @@ exponential service times this is exactly the Erlang mean ``(k+1)·s̄/c``;
 with heavy-tailed times the elapsed times of busy counters make it better
 than that plain queue-length predictor.
 
+What a ticket prints is ``combined_wait``: with someone ahead and the learned
+terms active, the mean of this model and the queue-length predictor
+(``queue_length_wait``, a forecast combination; docs/engine.md).
+
     >>> h = ServiceHistory([240.0] * 50)
     >>> round(estimate_wait(0, [Server(1.0, None)], h))
     0

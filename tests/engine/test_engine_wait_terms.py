@@ -500,3 +500,21 @@ def test_engine_prints_the_combination_with_weight_shares(
     model = estimate_wait(3, servers, hist, load)
     ql = 4 * hist.mean / (1 + 2 / 3)
     assert t.est_wait_s == pytest.approx(0.5 * model + 0.5 * ql, abs=0.1)
+
+
+def test_bench_estimator_oracle_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """--oracle F / --oracle-every N reach the oracle; bad values are refused, named."""
+    assert main(["bench", "estimator", "--scenario", "bank", "--seed", "3", "--oracle", "2",
+                 "--oracle-every", "40", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    o = out["oracle"]
+    assert o["futures"] == 2 and o["every"] == 40
+    assert 1 <= o["all"]["n"] <= out["pooled"]["all"]["n"] // 40 + 1
+    assert o["all"]["futures_per_ticket"] <= 2 and o["all"]["oracle_mae"] >= 0
+    for bad, says in ((["--oracle", "-1"], "give 0 to 200 futures"),
+                      (["--oracle", "many"], "give a whole number of futures"),
+                      (["--oracle-every", "0"], "give 1 or more")):
+        with pytest.raises(SystemExit) as exc:
+            main(["bench", "estimator", "--scenario", "bank", *bad, "--json"])
+        assert exc.value.code == 2
+        assert says in capsys.readouterr().err
