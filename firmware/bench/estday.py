@@ -94,6 +94,7 @@ class DayResult:
     commands: int
     seconds: float
     stats: dict[str, int] = field(default_factory=dict)
+    hands: EngineHands | None = None
 
 
 class EngineHands:
@@ -115,6 +116,7 @@ class EngineHands:
         local0 = start.astimezone(cfg.tz)
         self.hour0 = local0.hour + local0.minute / 60
         self.staffing = list(staffing)
+        self.scenario: Scenario | None = None  # the day's script, once run_day made it
 
     # -- Hands
     def advance_to(self, t_s: float) -> None:
@@ -319,7 +321,8 @@ def day_spec(cfg: BranchConfig, start: datetime, minutes: float,
 
 def run_day(cfg: BranchConfig, seed: int, *, scenario: str = "bank",
             minutes: float | None = None, customers: int | None = None,
-            db_dir: Path | None = None, day: date = DAY, announced: bool = True) -> DayResult:
+            db_dir: Path | None = None, day: date = DAY, announced: bool = True,
+            hands_cls: type[EngineHands] | None = None) -> DayResult:
     """Play one seeded day through a fresh engine (see module docstring). ``announced``:
     the staffing plan is in ``counters[].hours`` (else the breaks come unannounced)."""
     import time
@@ -342,14 +345,14 @@ def run_day(cfg: BranchConfig, seed: int, *, scenario: str = "bank",
             for code, service, slot_s in plan:
                 engine.book(code, service, start + timedelta(seconds=slot_s))
             spec = dataclasses.replace(spec, bookings=[(c, s) for c, _, s in plan])
-            hands = EngineHands(cfg, engine, clock, start, plan_staff)
+            hands = (hands_cls or EngineHands)(cfg, engine, clock, start, plan_staff)
             for c in cfg.counters:
                 if hands._off_duty(c.id):
                     hands.closed.add(c.id)
                 else:
                     engine.open_counter(c.id)
             clock.advance(60)
-            sc = Scenario.generate(spec, seed)
+            sc = hands.scenario = Scenario.generate(spec, seed)
             stats = sc.run(hands)
         finally:
             engine.close()
@@ -358,7 +361,7 @@ def run_day(cfg: BranchConfig, seed: int, *, scenario: str = "bank",
                      appointments=hands.appointments, refused=hands.refused,
                      never_called=sum(r.called_s is None for r in rows),
                      commands=hands.commands, seconds=time.perf_counter() - t0,
-                     stats=dict(vars(stats)))
+                     stats=dict(vars(stats)), hands=hands)
 
 
 # ---------------------------------------------------------------------- figures
@@ -434,14 +437,24 @@ def example_config(scenario: str) -> Path:
         return Path(__file__).resolve().parents[2] / "examples" / f"{scenario}.toml"
 
 
-def run_days(scenario: str, seed: int, seeds: int, *,
-             config: str | None = None) -> dict[str, Any]:
-    """``tessera bench estimator --scenario bank|clinic``: see tessera.bench.estimator."""
+def run_days(scenario: str, seed: int, seeds: int, *, config: str | None = None,
+             oracle: int = 0, oracle_every: int = 2) -> dict[str, Any]:
+    """``tessera bench estimator --scenario bank|clinic``: see tessera.bench.estimator.
+    ``oracle``: futures per ticket of the oracle bound (``tessera.bench.estoracle``) at
+    every ``oracle_every``-th walk-in ticket; 0 = none."""
+    from tessera.bench import estoracle
     from tessera.config import load_config
 
     path = Path(config) if config else example_config(scenario)
     cfg = load_config(path)
-    days = [run_day(cfg, s, scenario=scenario) for s in range(seed, seed + seeds)]
+    days = [run_day(cfg, s, scenario=scenario,
+                    hands_cls=estoracle.hands_class(s, oracle, oracle_every) if oracle else None)
+            for s in range(seed, seed + seeds)]
+    extra: dict[str, Any] = {}
+    if oracle:
+        rows = [r for d in days for r in estoracle.oracle_rows(d)]
+        extra["oracle"] = {"futures": oracle, "every": oracle_every,
+                           **estoracle.report(rows)}
     per_seed = {str(s): metrics(d.rows) for s, d in zip(range(seed, seed + seeds), days,
                                                        strict=True)}
     pooled_m = metrics(pooled(days))
@@ -458,6 +471,7 @@ def run_days(scenario: str, seed: int, seeds: int, *,
                  for s, d in zip(range(seed, seed + seeds), days, strict=True)],
         "seconds_per_day": round(sum(d.seconds for d in days) / len(days), 2),
         "staffing": [list(x) for x in STAFFING.get(scenario, ())],  # in counters[].hours
+        **extra,
     }
 
 

@@ -41,6 +41,10 @@ next to the QL, LES and HOL predictors on the same trace. ``--seed N`` is
 the first day's seed (default 101), ``--seeds M`` plays M days (seeds N ..
 N+M-1) and reports each and all of them pooled, with the issue's targets
 checked on the pooled figures. ``--config PATH`` plays another branch file.
+``--oracle F`` adds the oracle bound of the realistic day
+(``tessera.bench.estoracle``: F forked futures from the exact state at every
+``--oracle-every``-th walk-in ticket; the median of the futures is the best
+printed figure under absolute error given that state).
 
     tessera bench estimator --scenario bank --seed 101 --seeds 10 --json
 """
@@ -82,6 +86,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="days to play (seeds SEED .. SEED+N-1), each reported and pooled")
     p.add_argument("--config", default=None,
                    help="branch TOML to play instead of examples/<scenario>.toml")
+    p.add_argument("--oracle", type=_futures, default=0, metavar="FUTURES",
+                   help="bank/clinic: also the oracle bound, FUTURES forked futures per "
+                        "ticket (default 0: none; 10 is a good start, minutes per 10 days)")
+    p.add_argument("--oracle-every", type=_every, default=2, metavar="N",
+                   help="the oracle at every N-th walk-in ticket (default 2)")
 
 
 def _positive(raw: str) -> int:
@@ -94,13 +103,35 @@ def _positive(raw: str) -> int:
     return n
 
 
+def _every(raw: str) -> int:
+    try:
+        n = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r}: give a whole number of tickets") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give 1 or more (1 = every ticket)")
+    return n
+
+
+def _futures(raw: str) -> int:
+    try:
+        n = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r}: give a whole number of futures") from None
+    if not 0 <= n <= 200:
+        raise argparse.ArgumentTypeError(f"{n}: give 0 to 200 futures")
+    return n
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     scenario = getattr(args, "scenario", "mmc")
     if scenario != "mmc":
         from tessera.bench.estday import run_days
 
         seed = args.seed if args.seed is not None else DAY_SEED
-        return run_days(scenario, seed, args.seeds, config=args.config)
+        return run_days(scenario, seed, args.seeds, config=args.config,
+                        oracle=getattr(args, "oracle", 0),
+                        oracle_every=getattr(args, "oracle_every", 2))
     return _run_mmc(args)
 
 

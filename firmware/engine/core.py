@@ -33,7 +33,7 @@ from tessera.engine.clocktrust import (
     parse_local_time,
 )
 from tessera.engine.day import TrustCheck, business_day, trust_check
-from tessera.engine.estimator import Server, ServiceHistory, estimate_wait
+from tessera.engine.estimator import Server, ServiceHistory, combined_wait
 from tessera.engine.models import Ticket
 from tessera.engine.policy import Rules
 from tessera.engine.rows import COUNTER_COLS, REAL_COLS, TICKET_COLS, CounterRow, TicketRow
@@ -632,6 +632,8 @@ class EngineCore:
             window = staffing(cfgc.hours, now, self._tz, row[1] == "open")
             if window is None:
                 continue
+            wshare = weights[service] / sum(w for s, w in weights.items()
+                                            if s in busy_services)
             if len(weights) == 1:
                 share = 1.0
             else:
@@ -641,7 +643,7 @@ class EngineCore:
             other = None  # busy with another service's customer: that one's residual
             if elapsed is not None and row[2] != service and row[2] in self._services:
                 other = self._history(row[2])
-            out.append(Server(share, elapsed, *window, history=other))
+            out.append(Server(share, elapsed, *window, history=other, weight_share=wshare))
         return out
 
     def _estimate(self, service: str, rank: int, now: float) -> tuple[int, float]:
@@ -657,7 +659,7 @@ class EngineCore:
         if not servers:  # nobody open yet: assume one counter will be
             return ahead, (ahead + 1) * hist.mean
         load = self._waits.load(self.conn, self.cfg, self.rules, service, rank, now)
-        return ahead, estimate_wait(ahead, servers, hist, load)
+        return ahead, combined_wait(ahead, servers, hist, load)
 
     def _with_range(self, t: Ticket, now: float) -> Ticket:
         """``t`` with the 80 % range of its estimate (``engine.wait_range``; else as is)."""

@@ -19,6 +19,10 @@ exponential service times this is exactly the Erlang mean ``(k+1)·s̄/c``;
 with heavy-tailed times the elapsed times of busy counters make it better
 than that plain queue-length predictor.
 
+What a ticket prints is ``combined_wait``: with someone ahead and the learned
+terms active, the mean of this model and the queue-length predictor
+(``queue_length_wait``, a forecast combination; docs/engine.md).
+
     >>> h = ServiceHistory([240.0] * 50)
     >>> round(estimate_wait(0, [Server(1.0, None)], h))
     0
@@ -51,6 +55,7 @@ class Server:
     start_s: float = 0.0
     stop_s: float = math.inf
     history: ServiceHistory | None = None
+    weight_share: float | None = None  # the configured weight share (QL's c); None = share
 
 
 class ServiceHistory:
@@ -263,6 +268,39 @@ def _solve(k_ahead: int, servers: Sequence[Server], hist: ServiceHistory, load: 
                 f_lo /= 2
             side = 1
     return (lo + hi) / 2
+
+
+QL_WEIGHT = 0.5  # the combination's weight on the queue-length predictor, k >= 1
+
+
+def queue_length_wait(k_ahead: int, servers: Sequence[Server], hist: ServiceHistory) -> float:
+    """The queue-length predictor ``(k+1)·s̄/c`` (Ibrahim & Whitt): ``c`` the counters
+    calling now (``start_s <= 0``), a shared one by its configured weight share; inf
+    with none."""
+    c = sum(s.share if s.weight_share is None else s.weight_share
+            for s in servers if s.start_s <= 0)
+    return (k_ahead + 1) * hist.mean / c if c > 0 else math.inf
+
+
+def combined_wait(k_ahead: int, servers: Sequence[Server], hist: ServiceHistory,
+                  load: Load | None = None) -> float:
+    """The printed estimate: with the learned terms active (``load`` with a measured
+    cycle) and someone ahead, the mean of the model's ``estimate_wait`` and the
+    queue-length predictor (``QL_WEIGHT``; a forecast combination, docs/engine.md);
+    else the model alone (the M/M/c figures, a ticket with nobody ahead).
+
+        >>> h = ServiceHistory([300.0] * 60)
+        >>> s = [Server(1.0, None), Server(0.5, None, weight_share=1.0)]
+        >>> round(combined_wait(3, s, h, Load(cycle_s=300.0)))  # model 500, QL 600
+        550
+    """
+    model = estimate_wait(k_ahead, servers, hist, load)
+    if k_ahead < 1 or load is None or load.cycle_s is None or not math.isfinite(model):
+        return model
+    ql = queue_length_wait(k_ahead, servers, hist)
+    if not math.isfinite(ql):
+        return model
+    return (1.0 - QL_WEIGHT) * model + QL_WEIGHT * ql
 
 
 def plain_estimate(k_ahead: int, servers: int, mean_service_s: float) -> float:

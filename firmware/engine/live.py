@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tessera.engine.estimator import Load, Server, estimate_wait
+from tessera.engine.estimator import Load, Server, combined_wait
 from tessera.engine.policy import Candidate, _order_key, call_rank
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def live_estimates(core: EngineCore, now: float,
                 got = cache[cand.rank] = (servers, load)
             servers, load = got
             if servers:
-                est = estimate_wait(k, servers, hist, load)
+                est = combined_wait(k, servers, hist, load)
             else:
                 est = (k + 1) * hist.mean
             low = high = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,14 @@ from tessera.cli import main
 from tessera.clock import VirtualClock
 from tessera.config import load_config
 from tessera.engine import Engine
-from tessera.engine.estimator import Load, Server, ServiceHistory, estimate_wait
+from tessera.engine.estimator import (
+    Load,
+    Server,
+    ServiceHistory,
+    combined_wait,
+    estimate_wait,
+    queue_length_wait,
+)
 from tessera.engine.waitmodel import WaitModel
 from tessera.roles.state import engine_state
 
@@ -105,15 +113,18 @@ def test_cycle_gap_and_rates_are_learned_from_the_store(
     top = model.load(engine.conn, engine.cfg, engine.rules, "cash", 0, now)
     assert top.ahead_per_s == 0.0
     # and the issue estimate uses them: one idle counter, k waiting, period 230 s plus
-    # the priority arrivals (3/1800 per s): 1 + t/230 = (k + 1) + t·3/1800
+    # the priority arrivals (3/1800 per s): 1 + t/230 = (k + 1) + t·3/1800; printed as
+    # the mean of that and QL (k+1)·s̄/1, s̄ = 13 services of 200 s shrunk towards the
+    # default 240 s as 5 samples: (13·200 + 5·240) / 18
     engine.call_next("c2")  # a priority ticket, 30 s after the last DONE
     clock.advance(200)
     engine.done("c2")
     clock.advance(61)  # the engine re-reads what it learned once a minute
     t = engine.issue("cash")
     k = t.people_ahead
-    expect = k / (1 / 230 - 3 / 1800)
-    assert t.est_wait_s == pytest.approx(expect, rel=0.02)
+    model = k / (1 / 230 - 3 / 1800)
+    ql = (k + 1) * (13 * 200 + 5 * 240) / 18
+    assert t.est_wait_s == pytest.approx(0.5 * model + 0.5 * ql, rel=0.02)
 
 
 def test_contested_share_of_a_shared_counter(open_engine: Callable[..., Engine],
@@ -215,6 +226,36 @@ def test_bench_day_is_deterministic_by_seed() -> None:
     assert set(m["by_ahead"]) == {"0", "1-2", "3-5", "6-10", "11+"}
     f = figures(one.rows)
     assert f["mae"] >= abs(f["bias"]) and 0 <= f["late_10_pct"] <= 100
+
+
+def test_oracle_futures_leave_the_day_alone_and_follow_the_seed() -> None:
+    """The oracle bound forks futures from the exact state: the day played around them
+    is the day without them (no future writes into the parent's store or script), the
+    futures are deterministic by seed and vary from one another (a new draw each)."""
+    from tessera.bench import estoracle
+
+    cfg = load_config(REPO / "examples" / "bank.toml")
+    plain = run_day(cfg, 5, minutes=120)
+
+    def played(seed: int) -> tuple[Any, list[Any]]:
+        day = run_day(cfg, seed, minutes=120,
+                      hands_cls=estoracle.hands_class(seed, futures=4, every=6))
+        return day, estoracle.oracle_rows(day)
+
+    day, rows = played(5)
+
+    def seen(rows: list[Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in vars(r).items() if k != "ticket_id"} for r in rows]
+
+    assert seen(day.rows) == seen(plain.rows)
+    assert len(rows) >= 5 and all(len(r.futures) == 4 for r in rows)
+    assert [r.futures for r in played(5)[1]] == [r.futures for r in rows]
+    assert any(len(set(r.futures)) > 1 for r in rows)
+    s = estoracle.summary(rows)
+    assert s["n"] == len(rows) and s["oracle_spread"] >= 0
+    m = statistics.median(rows[0].futures)
+    assert rows[0].oracle == m
+    assert rows[0].spread == pytest.approx(sum(abs(x - m) for x in rows[0].futures) / 4)
 
 
 def test_bench_estimator_scenario_cli(capsys: pytest.CaptureFixture[str]) -> None:
@@ -409,3 +450,71 @@ def test_a_shared_counter_busy_with_another_service_uses_its_residual() -> None:
 
     assert n(theirs - 0.0001) == pytest.approx(1.0, abs=1e-4)
     assert theirs > ours
+
+
+def test_printed_estimate_combines_the_model_with_queue_length() -> None:
+    """With the learned terms active and someone ahead, the printed figure is the mean of
+    the model and QL (k+1)·s̄/c, c counting a shared counter by its configured weight
+    share and only counters calling now; else the model alone."""
+    hist = ServiceHistory([300.0] * 60)  # mean 300 s
+    load = Load(cycle_s=300.0)
+    # counter A alone on the service; B shared, learned share 0.5 but weight share 1.0
+    # (its other service has nobody waiting); C opens in 10 min
+    servers = [Server(1.0, None), Server(0.5, None, weight_share=1.0),
+               Server(1.0, None, start_s=600.0)]
+    model = estimate_wait(3, servers, hist, load)
+    # model by hand: before C opens, 1.5·(1 + t/300) slots: 4 slots at t = 500 < 600
+    assert model == pytest.approx(500.0, abs=0.01)
+    # QL: (3 + 1)·300 / (1 + 1.0) = 600 (C is not calling yet)
+    assert queue_length_wait(3, servers, hist) == pytest.approx(600.0)
+    assert combined_wait(3, servers, hist, load) == pytest.approx(550.0, abs=0.01)
+    # nobody ahead, no learned cycle yet, or no load: the model alone
+    assert combined_wait(0, servers, hist, load) == estimate_wait(0, servers, hist, load)
+    assert combined_wait(3, servers, hist, Load()) == estimate_wait(3, servers, hist, Load())
+    assert combined_wait(3, servers, hist) == estimate_wait(3, servers, hist)
+    # no counter calling now: QL is infinite and the model stands
+    later = [Server(1.0, None, start_s=600.0)]
+    assert math.isinf(queue_length_wait(3, later, hist))
+    assert combined_wait(3, later, hist, load) == estimate_wait(3, later, hist, load)
+
+
+def test_engine_prints_the_combination_with_weight_shares(
+        open_engine: Callable[..., Engine], clock: VirtualClock) -> None:
+    """Through the engine: c1 (cash weight 2, accounts 1) with people waiting for both
+    counts 2/3 in QL, whatever share it learned; the issued ticket carries the mean."""
+    engine = open_engine(make_config(), clock)
+    engine.open_counter("c2")
+    _serve(engine, clock, "c2", service_s=200.0, gap_s=30.0, rounds=12)
+    engine.open_counter("c1")
+    engine.confirm_printed(engine.issue("accounts").id)
+    for _ in range(2):  # with the one _serve left waiting: 3 ahead
+        engine.confirm_printed(engine.issue("cash").id)
+    now = clock.now().timestamp()
+    servers = engine._servers("cash", now, {"cash", "accounts"})
+    assert sorted(s.weight_share or 0 for s in servers) == pytest.approx([2 / 3, 1.0])
+    t = engine.issue("cash")
+    hist = engine._history("cash")
+    load = engine._waits.load(engine.conn, engine.cfg, engine.rules, "cash",
+                              engine.rules.normal_rank, now)
+    assert load.cycle_s is not None and t.people_ahead == 3
+    model = estimate_wait(3, servers, hist, load)
+    ql = 4 * hist.mean / (1 + 2 / 3)
+    assert t.est_wait_s == pytest.approx(0.5 * model + 0.5 * ql, abs=0.1)
+
+
+def test_bench_estimator_oracle_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """--oracle F / --oracle-every N reach the oracle; bad values are refused, named."""
+    assert main(["bench", "estimator", "--scenario", "bank", "--seed", "3", "--oracle", "2",
+                 "--oracle-every", "40", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    o = out["oracle"]
+    assert o["futures"] == 2 and o["every"] == 40
+    assert 1 <= o["all"]["n"] <= out["pooled"]["all"]["n"] // 40 + 1
+    assert o["all"]["futures_per_ticket"] <= 2 and o["all"]["oracle_mae"] >= 0
+    for bad, says in ((["--oracle", "-1"], "give 0 to 200 futures"),
+                      (["--oracle", "many"], "give a whole number of futures"),
+                      (["--oracle-every", "0"], "give 1 or more")):
+        with pytest.raises(SystemExit) as exc:
+            main(["bench", "estimator", "--scenario", "bank", *bad, "--json"])
+        assert exc.value.code == 2
+        assert says in capsys.readouterr().err
