@@ -122,9 +122,9 @@ def test_cycle_gap_and_rates_are_learned_from_the_store(
     clock.advance(61)  # the engine re-reads what it learned once a minute
     t = engine.issue("cash")
     k = t.people_ahead
-    model = k / (1 / 230 - 3 / 1800)
+    model_s = k / (1 / 230 - 3 / 1800)
     ql = (k + 1) * (13 * 200 + 5 * 240) / 18
-    assert t.est_wait_s == pytest.approx(0.5 * model + 0.5 * ql, rel=0.02)
+    assert t.est_wait_s == pytest.approx(0.5 * model_s + 0.5 * ql, rel=0.02)
 
 
 def test_contested_share_of_a_shared_counter(open_engine: Callable[..., Engine],
