@@ -69,6 +69,15 @@ def running(mosquitto: Any, broker_base: Path) -> Iterator[Running]:
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Slots are relative to the start of each test, not to when the module was imported
+    (in the full suite that is many minutes earlier: a slot 6 minutes ahead would have
+    passed, and a booking whose window has ended is not booked)."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def _slot(hours: float) -> str:
     return (NOW + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
