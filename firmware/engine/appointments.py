@@ -59,9 +59,16 @@ def load_bookings(path: Path, cfg: BranchConfig) -> list[Booking]:
         raise ConfigError([f"{path}: cannot read appointments file ({e.strerror})"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text; save it as CSV (UTF-8)"]) from None
+    return bookings_from_text(str(path), text, cfg)
+
+
+def bookings_from_text(source: str, text: str, cfg: BranchConfig) -> list[Booking]:
+    """The bookings of a CSV text named ``source`` (an upload of the web console, the
+    text of a file): the same checks as :func:`load_bookings`; ConfigError lists every
+    bad line as ``source:line: …``."""
     errors: list[str] = []
-    rows = list(_rows(path, text, errors))
-    out, more = check_lines(str(path), _booking_rows(rows), cfg)
+    rows = list(_rows(source, text, errors))
+    out, more = check_lines(source, _booking_rows(rows), cfg)
     errors += more
     if errors:
         raise ConfigError(sorted(errors, key=_line_of))
@@ -125,7 +132,7 @@ def _line_of(message: str) -> int:
     return int(m[1]) if m else 0
 
 
-def _rows(path: Path, text: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
+def _rows(path: Path | str, text: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each CSV row; a row the csv module refuses (a field over
     its size limit, a NUL byte) is reported with its line and skipped."""
     lines = text.splitlines()

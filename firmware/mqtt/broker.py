@@ -169,6 +169,8 @@ def acl_text(cfg: BranchConfig) -> str:
                     f"topic read {engine}/state/#"]
             if d.role == "display":  # what the tellers do, for their counters' signs
                 out.append(f"topic read {root}/+/evt/counter.notice")
+            if d.role == "web":  # the console's "devices offline" alert (presence)
+                out.append(f"topic read {root}/+/status")
         out.append("")
     return "\n".join(out)
 

@@ -203,6 +203,9 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
 # `tessera clock set` logged in as a counter device of mqtt.devices)
 ARGS["set-clock"] = SetClockArgs
 ROLE_COMMANDS["counter"] += ("set-clock",)
+# issue 20: the supervisor console's reprint, undo of a no-show (for the counter the
+# supervisor names: any counter, as it opens and closes any) and bookings upload
+ROLE_COMMANDS["web"] += ("reprint", "undo-no-show", "load-appointments")
 
 _request_decoder = msgspec.json.Decoder(CommandRequest)
 _args_decoders = {name: msgspec.json.Decoder(t) for name, t in ARGS.items()}

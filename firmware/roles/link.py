@@ -99,6 +99,22 @@ def _notifier(dl: Any, device: str) -> Callable[[dict[str, Any]], None]:
     return notify
 
 
+def _presence_feed(branch: Branch) -> Callable[[Any], None]:
+    """The web device on its own Pi: every device's retained ``{device}/status`` as a
+    ``device.status`` envelope on this process's bus only (never an MQTT event; the web
+    role's "devices offline" alert, docs/web.md)."""
+    def on_status(msg: Any) -> None:
+        parts = str(msg.topic).rsplit("/", 2)
+        try:
+            state = json.loads(msg.payload).get("state") if msg.payload else "gone"
+        except (ValueError, AttributeError):
+            return
+        if len(parts) == 3 and isinstance(state, str):
+            branch.bus.publish({"type": "device.status", "device": parts[1],
+                                "data": {"state": state[:16]}})
+    return on_status
+
+
 def remote_engine(branch: Branch, device: str) -> RemoteEngine:
     """Connect this role's device to the broker; engine commands and events go through it."""
     from tessera.mqtt.command_client import CommandClient
@@ -134,6 +150,8 @@ def remote_engine(branch: Branch, device: str) -> RemoteEngine:
                 branch.bus.publish(env)
 
         dl.uplink.add_handler(f"{dl.topics.branch_root}/+/evt/counter.notice", on_notice)
+    if device.startswith("web-"):
+        dl.uplink.add_handler(f"{dl.topics.branch_root}/+/status", _presence_feed(branch))
     dl.start()
     branch.uplink = dl
     branch.links[device] = dl

@@ -33,7 +33,8 @@ ROLE_RANK = {"viewer": 0, "supervisor": 1, "manager": 2}
 # the least role each console action needs
 ACTION_ROLES = {"open": "supervisor", "close": "supervisor", "pause": "supervisor",
                 "resume": "supervisor", "call": "supervisor", "transfer": "supervisor",
-                "void": "manager"}
+                "void": "manager", "reprint": "supervisor", "undo-no-show": "supervisor",
+                "appointments": "manager"}
 
 
 def _b64(b: bytes) -> str:

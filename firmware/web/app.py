@@ -43,18 +43,30 @@ if TYPE_CHECKING:
     from tessera.web.role import WebRole
 
 MAX_FORM_BYTES = 4096
+MAX_UPLOAD_BYTES = 512 * 1024  # the console's bookings upload (the urlencoded form)
 SESSION_COOKIE = "tessera_session"
 NAME_RE = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
 NUMBER_RE = re.compile(r"\A *[A-Za-z]{0,2}[0-9]{1,9} *\Z")
 FIELD_RE = {"counter": NAME_RE, "service": NAME_RE, "staff": NAME_RE,
-            "ticket_id": re.compile(r"\A[0-9a-f-]{36}\Z"), "number": NUMBER_RE}
+            "ticket_id": re.compile(r"\A[0-9a-f-]{36}\Z"), "number": NUMBER_RE,
+            # a ticket id, or today's number (reprint, undo-no-show)
+            "ticket": re.compile(r"\A(?:[0-9a-f-]{36}| *[A-Za-z]{0,2}[0-9]{1,9} *)\Z"),
+            "file": re.compile(r"\A[A-Za-z0-9._ ()-]{1,100}\Z"), "dry_run": re.compile(r"\A[01]\Z")}
 ACTION_FIELDS = {"open": ("counter",), "close": ("counter",), "pause": ("counter",),
                  "resume": ("counter",), "call": ("counter", "number"),
-                 "transfer": ("counter", "service"), "void": ("ticket_id",)}
-OPTIONAL_FIELDS = {"open": ("staff",)}
+                 "transfer": ("counter", "service"), "void": ("ticket_id",),
+                 "reprint": ("ticket",), "undo-no-show": ("ticket", "counter"),
+                 "appointments": ("file", "csv")}
+OPTIONAL_FIELDS = {"open": ("staff",), "appointments": ("dry_run",)}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'self'")
+
+
+class Form(dict[str, str]):
+    """A parsed form and the size of its body."""
+
+    size = 0
 
 
 class FormError(Exception):
@@ -64,20 +76,20 @@ class FormError(Exception):
         self.detail = detail
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """A small urlencoded form: 415 for another type, 413 over MAX_FORM_BYTES, 400 for
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> Form:
+    """A small urlencoded form: 415 for another type, 413 over ``limit`` bytes, 400 for
     a malformed body or a repeated field."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise FormError(415, "send application/x-www-form-urlencoded")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
-        raise FormError(413, f"form over {MAX_FORM_BYTES} bytes")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise FormError(413, f"form over {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise FormError(413, f"form over {MAX_FORM_BYTES} bytes")
+        if len(body) > limit:
+            raise FormError(413, f"form over {limit} bytes")
     try:
         text = bytes(body).decode("utf-8")
         parsed = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text),
@@ -86,7 +98,9 @@ async def read_form(request: Request) -> dict[str, str]:
         raise FormError(400, "malformed form") from None
     if any(len(v) != 1 for v in parsed.values()):
         raise FormError(400, "a field is repeated")
-    return {k: v[0] for k, v in parsed.items()}
+    form = Form({k: v[0] for k, v in parsed.items()})
+    form.size = len(body)
+    return form
 
 
 class SecurityHeaders:
@@ -197,7 +211,7 @@ def build_app(role: WebRole) -> Starlette:
         if s is None:
             return RedirectResponse("/manage/login", status_code=303)
         return page("manage.html", account=s.account, role=s.role, csrf=s.csrf,
-                    services=[x.id for x in cfg.services])
+                    services=[x.id for x in cfg.services], max_upload=MAX_UPLOAD_BYTES)
 
     async def login_form(request: Request) -> Response:
         return page("login.html", error="")
@@ -254,7 +268,9 @@ def build_app(role: WebRole) -> Starlette:
             return JSONResponse({"status": "rejected", "code": "unauthorized",
                                  "detail": "log in first"}, status_code=401)
         try:
-            form = await read_form(request)
+            form = await read_form(request, MAX_UPLOAD_BYTES)
+            if form.get("action") != "appointments" and form.size > MAX_FORM_BYTES:
+                raise FormError(413, f"form over {MAX_FORM_BYTES} bytes")
         except FormError as e:
             return JSONResponse({"status": "rejected", "code": "invalid", "detail": e.detail},
                                 status_code=e.status)
@@ -279,10 +295,14 @@ def build_app(role: WebRole) -> Starlette:
             return JSONResponse({"status": "rejected", "code": "invalid", "detail": detail},
                                 status_code=400)
         if not may(s.role, name):
-            role.audit(s.account, s.role, name, form, "rejected", "forbidden")
+            role.audit(s.account, s.role, name, audit_args(name, form), "rejected",
+                       "forbidden")
             return JSONResponse({"status": "rejected", "code": "forbidden",
                                  "detail": f"a {s.role} may not {name}"}, status_code=403)
-        status, body = await role.act(s.account, s.role, name, form)
+        if name == "appointments":
+            status, body = await role.load_appointments(s.account, s.role, form)
+        else:
+            status, body = await role.act(s.account, s.role, name, form)
         return JSONResponse(body, status_code=status)
 
     # ------------------------------------------------------------------ take a ticket
@@ -353,6 +373,15 @@ def build_app(role: WebRole) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def audit_args(action: str, form: dict[str, str]) -> dict[str, str]:
+    """An action's fields as its ``console.action`` event records them: an upload's file
+    name, line count and dry-run flag, not its contents."""
+    if action != "appointments":
+        return dict(form)
+    return {"file": form.get("file", ""), "lines": str(len(form.get("csv", "").splitlines())),
+            "dry_run": form.get("dry_run", "0")}
 
 
 def json_text(obj: object) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -29,8 +30,9 @@ import uvicorn
 
 from tessera.clock import Clock
 from tessera.config import BranchConfig
+from tessera.engine import errors as E
 from tessera.engine.errors import DomainError
-from tessera.engine.models import TicketPlace
+from tessera.engine.models import BookingLoad, TicketPlace
 from tessera.engine.ports import EventLog, WebEngine
 from tessera.web.accounts import Accounts, Session
 from tessera.web.app import build_app, json_text
@@ -44,8 +46,10 @@ ALERT_EVENTS = ("feedback.alert", "device.fault", "device.recovered", "printer.f
                 "printer.recovered")
 MAX_ALERTS = 20
 KPI_EVERY_S = 10.0
+PRESENCE_GRACE_S = 10.0  # a device with no status this long after the first one: offline
 MAX_KNOWN = 20_000  # ticket ids known to exist (pages opened), kept to skip a lookup
 KPI_BATCH, KPI_BATCHES = 2000, 200  # bounded catch-up of the event log
+ID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 class WebRole:
@@ -66,6 +70,11 @@ class WebRole:
         self.engine_ok: bool | None = None  # None: not asked yet
         self.last_ok_ts: float | None = None
         self.alerts: deque[dict[str, object]] = deque(maxlen=MAX_ALERTS)
+        # the devices' presence (web role on its own Pi: their retained {device}/status,
+        # as device.status on the bus); not followed until one arrives (in one process
+        # every device of the branch is this process: none arrives)
+        self.presence: dict[str, tuple[str, float]] = {}
+        self._presence_since: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kicked: asyncio.Event | None = None
         self._server: uvicorn.Server | None = None
@@ -161,7 +170,15 @@ class WebRole:
     def on_event(self, env: dict[str, Any]) -> None:
         """A bus subscriber (any thread): note alerts and schedule a refresh."""
         type_ = str(env.get("type", ""))
-        if type_ in ALERT_EVENTS:
+        if type_ == "device.status":
+            data = env.get("data")
+            state = data.get("state") if isinstance(data, dict) else None
+            if isinstance(state, str):
+                now = time.monotonic()
+                if self._presence_since is None:
+                    self._presence_since = now
+                self.presence[str(env.get("device", ""))] = (state, now)
+        elif type_ in ALERT_EVENTS:
             data = env.get("data") if isinstance(env.get("data"), dict) else {}
             assert isinstance(data, dict)
             self.alerts.appendleft({"kind": type_, "device": str(env.get("device", "")),
@@ -252,7 +269,8 @@ class WebRole:
         snap, places = got
         self._publish("display", "state", hall_view(self.cfg, snap))
         if "manage" in self.hub.topics() or "manage" not in self.hub.latest:
-            view = console_view(self.cfg, snap, list(self.alerts), self.now())
+            view = console_view(self.cfg, snap, [*self.offline_alerts(), *self.alerts],
+                                self.now())
             view["kpis"] = self._kpis or {"available": False, "detail": "computing…"}
             self._publish("manage", "state", view)
         for tid, place in places.items():
@@ -264,6 +282,36 @@ class WebRole:
         latest = self.hub.latest.get(topic)
         if latest is None or latest.data != data:
             self.hub.publish(topic, event, data)
+
+    def offline_alerts(self, now: float | None = None) -> list[dict[str, object]]:
+        """``offline`` alerts: each device of the branch (``tessera.identity``; not the
+        occasional monitor or supervisor logins) whose last status is not ``online``,
+        whose ``online`` was not refreshed within ``mqtt.status_expiry_s``, or with no
+        status ``PRESENCE_GRACE_S`` after the first one arrived. Empty when presence is
+        not followed (the web role in the engine's process)."""
+        from tessera.identity import branch_devices
+
+        since = self._presence_since
+        if since is None:
+            return []
+        now = time.monotonic() if now is None else now
+        expiry = self.cfg.mqtt.status_expiry_s
+        out: list[dict[str, object]] = []
+        for d in sorted(branch_devices(self.cfg).values(), key=lambda d: d.id):
+            if d.role in ("monitor", "supervisor"):
+                continue
+            got = self.presence.get(d.id)
+            if got is None:
+                if now - since >= PRESENCE_GRACE_S:
+                    out.append({"kind": "offline", "device": d.id,
+                                "detail": f"{d.role}: no status on the broker"})
+            elif got[0] != "online":
+                out.append({"kind": "offline", "device": d.id,
+                            "detail": f"{d.role}: {got[0]}"})
+            elif now - got[1] > expiry:
+                out.append({"kind": "offline", "device": d.id,
+                            "detail": f"{d.role}: no presence refresh for {now - got[1]:.0f} s"})
+        return out
 
     def tick_json(self) -> str:
         return json_text({"ts": self.now(), "engine": {None: "connecting", True: "ok",
@@ -358,6 +406,10 @@ class WebRole:
             "call": lambda: e.call_specific(args["counter"], args["number"]),
             "transfer": lambda: e.transfer(args["counter"], args["service"]),
             "void": lambda: e.void(args["ticket_id"], f"voided by {account} (console)"),
+            # printed at the kiosk when its ticket.reprinted event arrives (as a counter's)
+            "reprint": lambda: e.reprint(self._reprint_id(args["ticket"])),
+            "undo-no-show": lambda: e.undo_no_show(args["ticket"].strip(),
+                                                   counter=args["counter"]),
         }
         try:
             await asyncio.to_thread(calls[action])
@@ -370,6 +422,94 @@ class WebRole:
         self.audit(account, role, action, args, "done", "ok")
         self.kick()
         return 200, {"status": "done", "code": "ok"}
+
+    def _reprint_id(self, ticket: str) -> str:
+        """The id of the ticket to reprint: ``ticket`` itself, or the ticket of today's
+        number ``ticket`` at a counter or among the recent calls (a waiting ticket is
+        reprinted by its id: the snapshot lists no waiting tickets)."""
+        text = ticket.strip()
+        if ID_RE.match(text):
+            return text
+        number = text.upper()
+        snap = decode_snapshot(self.engine.snapshot())
+        for c in snap.counters.values():
+            if c.current is not None and c.current.number == number:
+                return c.current.ticket_id
+        for call in snap.recent_calls:
+            if call.number == number:
+                return call.ticket_id
+        raise E.UnknownTicket(f"Ticket {number} is at no counter and not among the recent "
+                              "calls; give its ticket id to reprint it. Nothing was "
+                              "reprinted.")
+
+    async def load_appointments(self, account: str, role: str, form: dict[str, str]
+                                ) -> tuple[int, dict[str, object]]:
+        """The console's bookings upload: checked line by line as `tessera appointments
+        load` checks a file (every bad line shown, nothing sent), then sent as that
+        command sends it: batches within ``mqtt.command_max_bytes``, each dry-run first,
+        then, if none was refused, applied (idempotent by code)."""
+        from tessera.commands.appointments_cmd import split_batches
+        from tessera.engine.appointments import bookings_from_text
+        from tessera.errors import ConfigError
+        from tessera.web.app import audit_args
+
+        source, dry_run = form["file"], form.get("dry_run") == "1"
+        args = audit_args("appointments", form)
+        try:
+            bookings = bookings_from_text(source, form["csv"], self.cfg)
+        except ConfigError as err:
+            self.audit(account, role, "appointments", args, "rejected", "bad-bookings")
+            return 422, {"status": "rejected", "code": "bad-bookings",
+                         "detail": f"{len(err.errors)} bad line(s); nothing was loaded",
+                         "errors": list(err.errors)}
+        batches = split_batches(source, bookings, self.cfg.mqtt.command_max_bytes) \
+            if bookings else []
+        e = self.engine
+
+        def send(batch: dict[str, Any], dry: bool) -> BookingLoad:
+            return e.load_booking_lines(source, [(x["line"], x["code"], x["service"],
+                                                  x["slot"]) for x in batch["lines"]],
+                                        dry_run=dry)
+
+        def run() -> tuple[list[BookingLoad], int]:
+            checked = [send(b, True) for b in batches]
+            if dry_run:
+                return checked, len(batches)
+            done: list[BookingLoad] = []
+            for b in batches:
+                try:
+                    done.append(send(b, False))
+                except DomainError as err:
+                    err.add_note(f"{len(done)} of {len(batches)} batches were loaded before "
+                                 "the engine refused one; upload the file again: loading is "
+                                 "idempotent")
+                    raise
+            return done, len(batches)
+
+        try:
+            loads, n = await asyncio.to_thread(run)
+        except DomainError as err:
+            self.audit(account, role, "appointments", args, "rejected", err.code)
+            errors = list(getattr(err, "errors", ())) or \
+                str(err).removesuffix("; nothing was loaded").split("; ")
+            notes = getattr(err, "__notes__", [])
+            return 409, {"status": "rejected", "code": err.code,
+                         "detail": " ".join([*notes] or ["nothing was loaded"]),
+                         "errors": errors}
+        except Exception as err:
+            self.audit(account, role, "appointments", args, "error", "unreachable")
+            return 503, {"status": "error", "code": "unreachable", "detail": str(err)}
+        result = {k: sum(getattr(x, k) for x in loads)
+                  for k in ("added", "moved", "unchanged", "past")}
+        self.audit(account, role, "appointments", args, "done", "ok")
+        self.kick()
+        verb = "would add" if dry_run else "added"
+        return 200, {"status": "done", "code": "ok", "result": result, "batches": n,
+                     "dry_run": dry_run,
+                     "detail": f"{source}: {verb} {result['added']}, moved {result['moved']}, "
+                     f"{result['unchanged']} unchanged, {result['past']} past their check-in "
+                     f"window ({n} batches)" if bookings else
+                     f"{source}: no bookings in the file; nothing to do"}
 
     def audit(self, account: str, role: str, action: str, args: dict[str, str],
               outcome: str, code: str) -> None:

@@ -10,7 +10,10 @@ async function act(action, fields) {
   try { res = await r.json(); } catch (e) { res = {status: "error", detail: String(r.status)}; }
   const out = document.getElementById("result");
   out.dataset.status = res.status;
-  out.textContent = action + ": " + res.status + (res.detail ? " — " + res.detail : "");
+  out.textContent = action + ": " + res.status + (res.code && res.code !== "ok" ?
+    " (" + res.code + ")" : "") + (res.detail ? " — " + res.detail : "");
+  document.getElementById("errors").replaceChildren(...(res.errors || []).map(
+    m => el("li", "error", m)));
   return res;
 }
 function renderState(s) {
@@ -30,6 +33,12 @@ function renderState(s) {
       const b = el("button", "act-" + a, a);
       b.type = "button";
       b.addEventListener("click", () => act(a, {counter: c.id}));
+      actions.append(b);
+    }
+    if (c.ticket_id) {  // print the counter's current ticket again, at the kiosk
+      const b = el("button", "act-reprint", "reprint");
+      b.type = "button";
+      b.addEventListener("click", () => act("reprint", {ticket: c.ticket_id}));
       actions.append(b);
     }
     tr.append(el("td", "id", c.number + " (" + c.id + ")"), el("td", "state", c.state),
@@ -66,4 +75,21 @@ for (const f of document.querySelectorAll("form.act")) {
     act(f.dataset.action, fields);
   });
 }
+const upload = document.getElementById("appointments");
+upload.addEventListener("submit", async e => {
+  e.preventDefault();
+  const file = upload.querySelector("input[type=file]").files[0];
+  if (!file) return;
+  if (file.size > Number(upload.dataset.maxBytes) / 3) {  // urlencoding may triple it
+    const out = document.getElementById("result");
+    out.dataset.status = "rejected";
+    out.textContent = "appointments: rejected — the file is over " +
+      Math.floor(Number(upload.dataset.maxBytes) / 3 / 1024) + " KiB";
+    return;
+  }
+  const name = file.name.replace(/[^A-Za-z0-9._ ()-]/g, "_").slice(-100) || "upload.csv";
+  const fields = {file: name, csv: await file.text()};
+  if (upload.querySelector("input[name=dry_run]").checked) fields.dry_run = "1";
+  act("appointments", fields);
+});
 connect("/manage/events", {state: renderState});
