@@ -34,7 +34,7 @@ def _console_state(c: httpx.Client, want: Callable[[dict[str, Any]], bool],
             with c.stream("GET", "/manage/events", timeout=5) as r:
                 for line in r.iter_lines():
                     if line.startswith("data: {") and '"counters"' in line:
-                        state = json.loads(line[6:])
+                        state: dict[str, Any] = json.loads(line[6:])
                         if want(state):
                             return state
                     if time.monotonic() > deadline:
