@@ -17,14 +17,12 @@ fixed id ``confirm.{ticket_id}``, until the engine has it, and is written to
 ``pending`` first so a kiosk restarted meanwhile sends it again: a printed
 number is never voided because an answer was lost. A refusal the kiosk decided
 itself (``report_refusal``) follows the same pattern on its own thread, under
-``refusal.{key}``, kept in ``pending_refusals`` (``tessera.roles.pending_refusals``).
+``refusal.{key}``, kept in ``pending_refusals`` (``tessera.roles.pending``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from functools import cache
@@ -37,7 +35,7 @@ from tessera.engine.clocktrust import ClockSet
 from tessera.engine.errors import ALL_ERRORS, DomainError
 from tessera.engine.models import BookingLoad, CounterState, Rating, Ticket, TicketPlace
 from tessera.errors import DeviceError
-from tessera.roles.pending_refusals import PendingRefusals, Report
+from tessera.roles.pending import PendingConfirms, PendingRefusals, Report
 
 T = TypeVar("T")
 
@@ -79,47 +77,6 @@ PLACES_PER_REQUEST = 50
 class Requester(Protocol):
     def request(self, name: str, args: dict[str, Any], *, timeout: float | None = ...,
                 command_id: str | None = ...) -> dict[str, Any]: ...
-
-
-class PendingConfirms:
-    """Ticket ids printed but not yet confirmed to the engine, in a small JSON file."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._ids: list[str] = []
-        if path is not None and path.exists():
-            try:
-                got = json.loads(path.read_text(encoding="utf-8"))
-                self._ids = [str(x) for x in got] if isinstance(got, list) else []
-            except (OSError, ValueError):
-                log.exception("cannot read %s; its unconfirmed tickets are lost", path)
-
-    def ids(self) -> list[str]:
-        with self._lock:
-            return list(self._ids)
-
-    def add(self, ticket_id: str) -> None:
-        with self._lock:
-            if ticket_id not in self._ids:
-                self._ids.append(ticket_id)
-                self._save()
-
-    def remove(self, ticket_id: str) -> None:
-        with self._lock:
-            if ticket_id in self._ids:
-                self._ids.remove(ticket_id)
-                self._save()
-
-    def _save(self) -> None:
-        if self.path is None:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._ids, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
 
 
 class RemoteEngine:
