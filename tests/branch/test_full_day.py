@@ -21,7 +21,11 @@ def busy_branch(bank: Path) -> BranchConfig:
     fast = {"cash": 45.0, "accounts": 70.0, "loans": 90.0, "wealth": 80.0}
     services = tuple(rep(s, default_service_s=fast[s.id], hours={"default": ("09:00-17:00",)})
                      for s in cfg.services)
-    return rep(cfg, services=services)
+    # no counter signs: the simulated tellers poll NEXT every 10-30 s on an empty queue all
+    # day, and each refusal would put "queue empty" on a 9600-baud sign that the bus waits
+    # for (the day twice as long; the signs' notices: tests/branch/test_counter_sign.py)
+    counters = tuple(rep(c, board_address=None) for c in cfg.counters)
+    return rep(cfg, services=services, counters=counters)
 
 
 @pytest.mark.slow
