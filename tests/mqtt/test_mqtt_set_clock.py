@@ -1,6 +1,8 @@
 """``set-clock`` over MQTT and ``tessera clock set`` (issue 15), against a real mosquitto
 on 127.0.0.1 (the fixture's anonymous throw-away broker: this file tests the command,
-not the broker's security; the generated ACL gives counter devices their own subtree).
+not the broker's security. The generated broker files run exactly as shipped in
+tests/branch/test_shipped_broker.py and tests/branch/test_shapes.py, and the generated ACL's
+per-device request subtrees, which set-clock also uses, in tests/mqtt/test_mqtt_authz.py).
 
 The engine runs with ``clock.trust = "flag-file"`` and no flag: an offline Pi whose
 time was never confirmed. A receptionist sets it from the CLI (logged in as the counter
